@@ -1,0 +1,12 @@
+// Builds the dual package: dist/esm (ES modules) and dist/cjs (CommonJS), each with its own type marker.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+
+const tsc = (project) => execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], { stdio: 'inherit' });
+rmSync('dist', { recursive: true, force: true });
+tsc('tsconfig.build.json');
+tsc('tsconfig.cjs.json');
+mkdirSync('dist/esm', { recursive: true });
+writeFileSync('dist/esm/package.json', '{ "type": "module" }\n');
+writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
+chmodSync('dist/cjs/cli.js', 0o755);

@@ -1,0 +1,101 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import type { UploadEvent } from '../profile/event.js';
+import { RateLimitedLog } from '../diag.js';
+import type { AgentAddress } from './agent-address.js';
+import { encodeMultipart, newBoundary } from './multipart.js';
+import { postToAgent, TransportError, type AgentResponse } from './http-transport.js';
+
+export const INTAKE_PATH = '/profiling/v1/input';
+export const AGENT_TOO_OLD = 'Blackfire Agent >= 2.13.0 is required';
+
+/** One period, ready to send: event.json and the compressed pprof files it lists. */
+export interface EncodedUpload {
+  event: UploadEvent;
+  files: Array<{ name: string; data: Buffer }>;
+}
+
+export type ExportResult =
+  | { code: 'success'; attempts: number }
+  | { code: 'failure'; attempts: number; kind: string; message: string };
+
+export interface BlackfireExporterOptions {
+  agent: AgentAddress;
+  uploadTimeoutMillis: number;
+  basicAuth?: string | undefined;
+  log?: RateLimitedLog;
+}
+
+type Attempt = { done: ExportResult } | { retry: { kind: string; message: string } };
+
+const FIRST_BACKOFF_MILLIS = 250;
+const MAX_BACKOFF_MILLIS = 2_000;
+
+/**
+ * Sends one period to the Blackfire Agent's intake. Never throws: it returns a result, and reports each
+ * kind of failure once per minute through diag. Retries network errors, timeouts, 5xx and 429 until the
+ * upload's deadline; any other answer is final.
+ */
+export class BlackfireExporter {
+  private readonly log: RateLimitedLog;
+
+  constructor(private readonly options: BlackfireExporterOptions) {
+    this.log = options.log ?? new RateLimitedLog();
+  }
+
+  /** `deadlineMillis` (epoch ms) can only shorten the upload's own bound of `uploadTimeoutMillis`. */
+  async export(upload: EncodedUpload, deadlineMillis = Infinity): Promise<ExportResult> {
+    const deadline = Math.min(Date.now() + this.options.uploadTimeoutMillis, deadlineMillis);
+    const boundary = newBoundary();
+    const body = encodeMultipart(
+      [
+        { name: 'event', filename: 'event.json', contentType: 'application/json', data: Buffer.from(JSON.stringify(upload.event)) },
+        ...upload.files.map((f) => ({ name: f.name, filename: f.name, contentType: 'application/octet-stream', data: f.data })),
+      ],
+      boundary,
+    );
+    const headers: Record<string, string> = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+    if (this.options.basicAuth) headers.Authorization = this.options.basicAuth;
+    let lastRetry = { kind: 'timeout', message: `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms` };
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return this.fail(attempt - 1, lastRetry.kind, lastRetry.message);
+      const outcome = await this.attempt(body, headers, remaining, attempt);
+      if ('done' in outcome) return outcome.done;
+      lastRetry = outcome.retry;
+      const backoff = Math.min(FIRST_BACKOFF_MILLIS * 2 ** (attempt - 1), MAX_BACKOFF_MILLIS) * (0.5 + Math.random() / 2);
+      if (Date.now() + backoff >= deadline) return this.fail(attempt, lastRetry.kind, lastRetry.message);
+      await sleep(backoff, undefined, { ref: false });
+    }
+  }
+
+  private async attempt(body: Buffer, headers: Record<string, string>, timeoutMillis: number, attempt: number): Promise<Attempt> {
+    let response: AgentResponse;
+    try {
+      // The profiler's own HTTP calls must not show up as spans of the application.
+      response = await context.with(suppressTracing(context.active()), () =>
+        postToAgent({ agent: this.options.agent, path: INTAKE_PATH, headers, body, timeoutMillis }),
+      );
+    } catch (error) {
+      const e = error instanceof TransportError ? error : new TransportError('network', String(error));
+      if (e.kind === 'not-http') return { done: this.fail(attempt, 'agent-too-old', `${AGENT_TOO_OLD}: ${e.message}`) };
+      return { retry: { kind: e.kind === 'timeout' ? 'timeout' : `network-${e.code ?? 'error'}`, message: e.message } };
+    }
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) {
+      return { done: { code: 'success', attempts: attempt } };
+    }
+    const detail = `HTTP ${status}${response.bodyStart ? ': ' + response.bodyStart.slice(0, 200).trim() : ''}`;
+    if (status === 404) return { done: this.fail(attempt, 'agent-too-old', `${AGENT_TOO_OLD} (the agent answered ${detail})`) };
+    if (status >= 500 || status === 429) return { retry: { kind: `http-${status}`, message: detail } };
+    return { done: this.fail(attempt, `http-${status}`, `the agent refused the upload: ${detail}`) };
+  }
+
+  private fail(attempts: number, kind: string, message: string): ExportResult {
+    const where = this.options.agent.display;
+    if (kind === 'agent-too-old') this.log.error(kind, `${message} at ${where}`);
+    else this.log.warn(kind, `profile upload to ${where} failed: ${message}`);
+    return { code: 'failure', attempts, kind, message };
+  }
+}

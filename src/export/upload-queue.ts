@@ -1,0 +1,63 @@
+export interface UploadQueueOptions<T> {
+  /** Most items waiting (not counting the one being sent); the oldest is dropped first. */
+  maxPending: number;
+  /** Sends one item; must not throw. `deadlineMillis` (epoch ms) is set while the queue is draining. */
+  send: (item: T, deadlineMillis: number) => Promise<unknown>;
+  /** Told each time items are dropped, with the total dropped so far. */
+  onDrop: (droppedNow: number, droppedTotal: number, reason: 'backlog full' | 'stop deadline') => void;
+}
+
+/** A bounded backlog with at most one send in flight. */
+export class UploadQueue<T> {
+  private readonly pending: T[] = [];
+  private inFlight: Promise<void> | undefined;
+  private deadlineMillis = Infinity;
+  private droppedTotal = 0;
+
+  constructor(private readonly options: UploadQueueOptions<T>) {}
+
+  get dropped(): number {
+    return this.droppedTotal;
+  }
+
+  get size(): number {
+    return this.pending.length + (this.inFlight ? 1 : 0);
+  }
+
+  push(item: T): void {
+    this.pending.push(item);
+    if (this.pending.length > this.options.maxPending) {
+      this.pending.shift();
+      this.drop(1, 'backlog full');
+    }
+    this.inFlight ??= this.run();
+  }
+
+  /** Resolves once everything queued is sent, or at `deadlineMillis`, dropping (and counting) what is left. */
+  async drain(deadlineMillis: number): Promise<void> {
+    this.deadlineMillis = deadlineMillis;
+    const remaining = deadlineMillis - Date.now();
+    if (this.inFlight && remaining > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, remaining);
+        timer.unref();
+      });
+      await Promise.race([this.inFlight, deadline]);
+      clearTimeout(timer);
+    }
+    if (this.pending.length > 0) this.drop(this.pending.splice(0).length, 'stop deadline');
+  }
+
+  private drop(count: number, reason: 'backlog full' | 'stop deadline'): void {
+    this.droppedTotal += count;
+    this.options.onDrop(count, this.droppedTotal, reason);
+  }
+
+  private async run(): Promise<void> {
+    for (let item = this.pending.shift(); item !== undefined; item = this.pending.shift()) {
+      await this.options.send(item, this.deadlineMillis);
+    }
+    this.inFlight = undefined;
+  }
+}

@@ -1,0 +1,295 @@
+import * as os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { resolveConfig, PROBE_VERSION, type ProfilerConfig, type ProfilerOptions } from './config.js';
+import { profilerDiag, RateLimitedLog } from './diag.js';
+import { TimeSampler } from './collect/time-sampler.js';
+import { HeapSampler } from './collect/heap-sampler.js';
+import { isAsyncContextFrameActive, type GenerateLabels, type Profile } from './collect/pprof-bindings.js';
+import { encodePprof } from './profile/encode.js';
+import { buildUploadEvent } from './profile/event.js';
+import { defaultTags, formatTagsProfiler, mergeTags } from './profile/tags.js';
+import { BlackfireExporter, type EncodedUpload, type ExportResult } from './export/blackfire-exporter.js';
+import { UploadQueue } from './export/upload-queue.js';
+
+/** One period's raw profiles, just collected. */
+interface CollectedPeriod {
+  startMillis: number;
+  endMillis: number;
+  wall: Profile;
+  space: Profile;
+  endpointCounts: Record<string, number>;
+}
+
+/** What the profiler has done so far; numbers a user or a benchmark can read. */
+export interface ProfilerStats {
+  periodsCollected: number;
+  uploadsSucceeded: number;
+  uploadsFailed: number;
+  periodsDropped: number;
+  /** Main-thread time of the last rotation (stopping/restarting the samplers, reading the heap profile). */
+  lastRotationMillis: number;
+  /** Time from the end of the last rotation until its pprofs were encoded and gzipped (mostly off the main thread). */
+  lastEncodeMillis: number;
+}
+
+const RUNNING = Symbol.for('blackfire-otel-profiler.running');
+type GlobalWithRunning = typeof globalThis & { [RUNNING]?: Profiler };
+
+/**
+ * Hooks that the OpenTelemetry layer plugs in: labels for each sample, and the endpoint counts of a period.
+ * Without them, samples carry no labels and endpoint_counts is empty.
+ */
+export interface PeriodHooks {
+  generateLabels?: GenerateLabels;
+  takeEndpointCounts?: () => Record<string, number>;
+  /** Labels from the OTel resource (already selected); the user's labels still win over them. */
+  resourceLabels?: () => Record<string, string>;
+  /** Application name from the OTel resource; used only when neither the option nor the env set one. */
+  resourceApplicationName?: () => string | undefined;
+}
+
+/** A continuous profiler: samples wall/CPU time and the heap, and uploads one profile per period to the Blackfire Agent. */
+export class Profiler {
+  readonly config: ProfilerConfig;
+  private readonly log = new RateLimitedLog();
+  private readonly exporter: BlackfireExporter;
+  private readonly queue: UploadQueue<EncodedUpload>;
+  private readonly timeSampler: TimeSampler;
+  private readonly heapSampler: HeapSampler;
+  private readonly encoding = new Set<Promise<void>>();
+  private readonly processStartMillis = Date.now() - performance.now();
+  private hooks: PeriodHooks = {};
+  private running = false;
+  private periodStartMillis = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly statsValue: ProfilerStats = {
+    periodsCollected: 0,
+    uploadsSucceeded: 0,
+    uploadsFailed: 0,
+    periodsDropped: 0,
+    lastRotationMillis: 0,
+    lastEncodeMillis: 0,
+  };
+  private readonly onBeforeExit = (): void => {
+    void this.stop();
+  };
+
+  /** Validates the options and reads the environment; starts nothing. Throws on a bad option, naming it. */
+  constructor(options: ProfilerOptions = {}) {
+    this.config = resolveConfig(options);
+    this.exporter = new BlackfireExporter({
+      agent: this.config.agent,
+      uploadTimeoutMillis: this.config.uploadTimeoutMillis,
+      basicAuth: this.config.basicAuth,
+      log: this.log,
+    });
+    this.queue = new UploadQueue<EncodedUpload>({
+      maxPending: this.config.maxPendingUploads,
+      send: (upload, deadline) => this.send(upload, deadline),
+      onDrop: (now, total, reason) => {
+        this.statsValue.periodsDropped = total;
+        this.log.warn(`dropped-${reason}`, `dropped ${now} period(s) of profiles (${reason}); ${total} dropped in all`);
+      },
+    });
+    this.timeSampler = new TimeSampler({
+      samplingIntervalMicros: this.config.samplingIntervalMicros,
+      periodMillis: this.config.periodMillis,
+      useAsyncContextFrame: false,
+    });
+    this.heapSampler = new HeapSampler({
+      heapIntervalBytes: this.config.heapIntervalBytes,
+      heapStackDepth: this.config.heapStackDepth,
+      allocations: this.config.allocationProfiling === 'on',
+    });
+  }
+
+  /** The application name uploads are filed under (the OTel service.name may set it once known). */
+  get applicationName(): string {
+    if (this.config.applicationNameSource === 'default') {
+      const fromResource = this.hooks.resourceApplicationName?.();
+      if (fromResource) return fromResource;
+    }
+    return this.config.applicationName;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  stats(): ProfilerStats {
+    return { ...this.statsValue };
+  }
+
+  /** @internal Used by the OpenTelemetry layer. */
+  setHooks(hooks: PeriodHooks): void {
+    this.hooks = { ...this.hooks, ...hooks };
+  }
+
+  /**
+   * Starts sampling now, synchronously (so the application's start-up is profiled). Safe to call twice.
+   * Throws if another Profiler is already running in this thread.
+   */
+  start(): void {
+    if (this.running) return;
+    const global = globalThis as GlobalWithRunning;
+    const other = global[RUNNING];
+    if (other && other !== this) {
+      throw new Error(
+        `blackfire-otel-profiler: a Profiler for application "${other.applicationName}" is already running in this thread; stop() it before starting another`,
+      );
+    }
+    this.timeSampler.start();
+    try {
+      this.heapSampler.start();
+    } catch (error) {
+      this.timeSampler.rotate(false);
+      throw error;
+    }
+    global[RUNNING] = this;
+    this.running = true;
+    this.periodStartMillis = Date.now();
+    this.scheduleRotation();
+    process.on('beforeExit', this.onBeforeExit);
+    if (this.config.allocationProfiling === 'unavailable') {
+      profilerDiag().info(
+        `allocation profiling (alloc_space, alloc_objects) needs Node.js >= 26; this is ${process.version}: only the live heap is profiled`,
+      );
+    }
+  }
+
+  /**
+   * Stops the samplers, uploads the last (partial) period and resolves when it is sent, or after
+   * `uploadTimeoutMillis` at the latest. Never rejects. Safe to call twice; `start()` may follow.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (!this.running) return Promise.resolve();
+    this.stopping = this.stopAndFlush().finally(() => {
+      this.stopping = undefined;
+    });
+    return this.stopping;
+  }
+
+  /** Ends the current period now and uploads it; resolves when sent or after `uploadTimeoutMillis`. */
+  async flush(): Promise<void> {
+    if (!this.running) return this.stopping;
+    const deadline = Date.now() + this.config.uploadTimeoutMillis;
+    this.collectAndSubmit(false);
+    await this.settle(deadline);
+  }
+
+  private async stopAndFlush(): Promise<void> {
+    const deadline = Date.now() + this.config.uploadTimeoutMillis;
+    clearTimeout(this.timer);
+    process.removeListener('beforeExit', this.onBeforeExit);
+    this.collectAndSubmit(true);
+    this.heapSampler.stop();
+    this.running = false;
+    const global = globalThis as GlobalWithRunning;
+    if (global[RUNNING] === this) delete global[RUNNING];
+    await this.settle(deadline);
+  }
+
+  private async settle(deadline: number): Promise<void> {
+    await Promise.all(this.encoding);
+    await this.queue.drain(deadline);
+  }
+
+  private scheduleRotation(): void {
+    this.timer = setTimeout(() => {
+      this.collectAndSubmit(false);
+      if (this.running) this.scheduleRotation();
+    }, this.config.periodMillis);
+    this.timer.unref();
+  }
+
+  /** Rotates the samplers (synchronously, no gap unless `final`), then encodes and queues the period. */
+  private collectAndSubmit(final: boolean): void {
+    let period: CollectedPeriod;
+    try {
+      period = this.collect(final);
+    } catch (error) {
+      this.log.warn('collect', `could not collect the period's profiles: ${(error as Error).message}`);
+      return;
+    }
+    const encoding = this.encode(period).then(
+      (upload) => this.queue.push(upload),
+      (error: Error) => this.log.warn('encode', `could not encode the period's profiles: ${error.message}`),
+    );
+    this.encoding.add(encoding);
+    void encoding.finally(() => this.encoding.delete(encoding));
+  }
+
+  private collect(final: boolean): CollectedPeriod {
+    const t0 = performance.now();
+    const wall = this.timeSampler.rotate(!final, this.hooks.generateLabels);
+    const space = this.heapSampler.profile();
+    const endMillis = Date.now();
+    this.statsValue.lastRotationMillis = performance.now() - t0;
+    this.statsValue.periodsCollected++;
+    const period: CollectedPeriod = {
+      startMillis: this.periodStartMillis,
+      endMillis,
+      wall,
+      space,
+      endpointCounts: this.hooks.takeEndpointCounts?.() ?? {},
+    };
+    this.periodStartMillis = endMillis;
+    return period;
+  }
+
+  private async encode(period: CollectedPeriod): Promise<EncodedUpload> {
+    const t0 = performance.now();
+    const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
+    this.statsValue.lastEncodeMillis = performance.now() - t0;
+    const tags = mergeTags(
+      defaultTags({
+        applicationName: this.applicationName,
+        hostname: this.config.hostname,
+        probeVersion: PROBE_VERSION,
+        nodeVersion: process.version,
+        platform: process.platform,
+        arch: process.arch,
+        projectId: this.config.projectId,
+      }),
+      this.hooks.resourceLabels?.() ?? {},
+      this.config.userLabels,
+    );
+    const event = buildUploadEvent({
+      attachments: ['wall.pprof', 'space.pprof'],
+      startMillis: period.startMillis,
+      endMillis: period.endMillis,
+      tagsProfiler: formatTagsProfiler(tags),
+      endpointCounts: period.endpointCounts,
+      applicationName: this.applicationName,
+      processStartMillis: this.processStartMillis,
+      nodeVersion: process.version,
+      availableProcessors: os.availableParallelism(),
+      probeVersion: PROBE_VERSION,
+      settings: this.settings(),
+    });
+    return { event, files: [{ name: 'wall.pprof', data: wall }, { name: 'space.pprof', data: space }] };
+  }
+
+  private settings(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      sampling_frequency_hz: Math.round(1e6 / c.samplingIntervalMicros),
+      period_millis: c.periodMillis,
+      upload_timeout_millis: c.uploadTimeoutMillis,
+      heap_interval_bytes: c.heapIntervalBytes,
+      heap_stack_depth: c.heapStackDepth,
+      allocation_profiling:
+        c.allocationProfiling === 'unavailable' ? `unavailable: needs Node.js >= 26 (runtime ${process.version})` : c.allocationProfiling,
+      async_context_frame: isAsyncContextFrameActive(),
+    };
+  }
+
+  private async send(upload: EncodedUpload, deadlineMillis: number): Promise<ExportResult> {
+    const result = await this.exporter.export(upload, deadlineMillis);
+    if (result.code === 'success') this.statsValue.uploadsSucceeded++;
+    else this.statsValue.uploadsFailed++;
+    return result;
+  }
+}
