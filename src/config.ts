@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import type { Attributes } from '@opentelemetry/api';
 import { parseAgentAddress, defaultAgentSocket, type AgentAddress } from './export/agent-address.js';
 import { ProfilerConfigError } from './config-error.js';
 import { PROBE_VERSION } from './version.js';
@@ -38,6 +39,16 @@ export interface ProfilerOptions {
   maxPendingUploads?: number;
   /** Host name label. Default: `os.hostname()`. */
   hostname?: string;
+  /**
+   * OpenTelemetry resource (a `Resource` or plain attributes) to label uploads with. It wins over the resource
+   * the span processor sees on the SDK's spans, which wins over `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`.
+   */
+  resource?: { readonly attributes: Attributes } | Attributes;
+  /**
+   * Resource attributes sent as upload labels: names, or prefixes ending in `*`.
+   * Default `DEFAULT_RESOURCE_LABELS`: service.*, deployment.*, host.name, k8s.*, cloud.*, container.*, faas.*.
+   */
+  resourceLabels?: readonly string[];
 }
 
 /** The validated configuration, every value resolved. */

@@ -1,24 +1,15 @@
-import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { resolveConfig, PROBE_VERSION, type ProfilerConfig, type ProfilerOptions } from './config.js';
 import { profilerDiag, RateLimitedLog } from './diag.js';
 import { TimeSampler } from './collect/time-sampler.js';
 import { HeapSampler } from './collect/heap-sampler.js';
-import { isAsyncContextFrameActive, type GenerateLabels, type Profile } from './collect/pprof-bindings.js';
-import { encodePprof } from './profile/encode.js';
-import { buildUploadEvent } from './profile/event.js';
-import { defaultTags, formatTagsProfiler, mergeTags } from './profile/tags.js';
+import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
+import { buildUpload, type CollectedPeriod } from './profile/upload-builder.js';
+import { defaultTags, mergeTags } from './profile/tags.js';
 import { BlackfireExporter, type EncodedUpload, type ExportResult } from './export/blackfire-exporter.js';
 import { UploadQueue } from './export/upload-queue.js';
-
-/** One period's raw profiles, just collected. */
-interface CollectedPeriod {
-  startMillis: number;
-  endMillis: number;
-  wall: Profile;
-  space: Profile;
-  endpointCounts: Record<string, number>;
-}
+import { OtelBridge } from './otel/otel-bridge.js';
+import { ProfilerSpanProcessor } from './otel/span-processor.js';
 
 /** What the profiler has done so far; numbers a user or a benchmark can read. */
 export interface ProfilerStats {
@@ -35,19 +26,6 @@ export interface ProfilerStats {
 const RUNNING = Symbol.for('blackfire-otel-profiler.running');
 type GlobalWithRunning = typeof globalThis & { [RUNNING]?: Profiler };
 
-/**
- * Hooks that the OpenTelemetry layer plugs in: labels for each sample, and the endpoint counts of a period.
- * Without them, samples carry no labels and endpoint_counts is empty.
- */
-export interface PeriodHooks {
-  generateLabels?: GenerateLabels;
-  takeEndpointCounts?: () => Record<string, number>;
-  /** Labels from the OTel resource (already selected); the user's labels still win over them. */
-  resourceLabels?: () => Record<string, string>;
-  /** Application name from the OTel resource; used only when neither the option nor the env set one. */
-  resourceApplicationName?: () => string | undefined;
-}
-
 /** A continuous profiler: samples wall/CPU time and the heap, and uploads one profile per period to the Blackfire Agent. */
 export class Profiler {
   readonly config: ProfilerConfig;
@@ -58,7 +36,9 @@ export class Profiler {
   private readonly heapSampler: HeapSampler;
   private readonly encoding = new Set<Promise<void>>();
   private readonly processStartMillis = Date.now() - performance.now();
-  private hooks: PeriodHooks = {};
+  private readonly otel: OtelBridge;
+  private readonly useAsyncContextFrame = isAsyncContextFrameActive();
+  private processor: ProfilerSpanProcessor | undefined;
   private running = false;
   private periodStartMillis = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -95,21 +75,26 @@ export class Profiler {
     this.timeSampler = new TimeSampler({
       samplingIntervalMicros: this.config.samplingIntervalMicros,
       periodMillis: this.config.periodMillis,
-      useAsyncContextFrame: false,
+      useAsyncContextFrame: this.useAsyncContextFrame,
     });
     this.heapSampler = new HeapSampler({
       heapIntervalBytes: this.config.heapIntervalBytes,
       heapStackDepth: this.config.heapStackDepth,
       allocations: this.config.allocationProfiling === 'on',
     });
+    this.otel = new OtelBridge({
+      resource: options.resource,
+      resourceLabels: options.resourceLabels,
+      useAsyncContextFrame: this.useAsyncContextFrame,
+    });
   }
 
-  /** The application name uploads are filed under (the OTel service.name may set it once known). */
+  /**
+   * The application name uploads are filed under: the option or `BLACKFIRE_CONPROF_APP_NAME`, else the OTel
+   * `service.name` (never the SDK's `unknown_service:*` placeholder), else `PLATFORM_APPLICATION_NAME` or `my-node-app`.
+   */
   get applicationName(): string {
-    if (this.config.applicationNameSource === 'default') {
-      const fromResource = this.hooks.resourceApplicationName?.();
-      if (fromResource) return fromResource;
-    }
+    if (this.config.applicationNameSource === 'default') return this.otel.resource.serviceName() ?? this.config.applicationName;
     return this.config.applicationName;
   }
 
@@ -121,9 +106,19 @@ export class Profiler {
     return { ...this.statsValue };
   }
 
-  /** @internal Used by the OpenTelemetry layer. */
-  setHooks(hooks: PeriodHooks): void {
-    this.hooks = { ...this.hooks, ...hooks };
+  /**
+   * The OpenTelemetry SpanProcessor to add to the SDK (`spanProcessors: [profiler.spanProcessor(), ...]`):
+   * it gives samples their local root span and endpoint, labels uploads with the SDK's resource, and makes
+   * `sdk.shutdown()` stop the profiler (final upload) and `forceFlush()` upload now. Same object each call.
+   */
+  spanProcessor(): ProfilerSpanProcessor {
+    this.processor ??= new ProfilerSpanProcessor({
+      onSpanStart: (span, parentContext) => this.otel.onSpanStart(span, parentContext),
+      onSpanEnd: (span) => this.otel.onSpanEnd(span),
+      flush: () => this.flush(),
+      stop: () => this.stop(),
+    });
+    return this.processor;
   }
 
   /**
@@ -148,6 +143,7 @@ export class Profiler {
     }
     global[RUNNING] = this;
     this.running = true;
+    this.otel.enable();
     this.periodStartMillis = Date.now();
     this.scheduleRotation();
     process.on('beforeExit', this.onBeforeExit);
@@ -183,6 +179,7 @@ export class Profiler {
     const deadline = Date.now() + this.config.uploadTimeoutMillis;
     clearTimeout(this.timer);
     process.removeListener('beforeExit', this.onBeforeExit);
+    this.otel.disable();
     this.collectAndSubmit(true);
     this.heapSampler.stop();
     this.running = false;
@@ -223,7 +220,7 @@ export class Profiler {
 
   private collect(final: boolean): CollectedPeriod {
     const t0 = performance.now();
-    const wall = this.timeSampler.rotate(!final, this.hooks.generateLabels);
+    const wall = this.timeSampler.rotate(!final, this.otel.generateLabels);
     const space = this.heapSampler.profile();
     const endMillis = Date.now();
     this.statsValue.lastRotationMillis = performance.now() - t0;
@@ -233,7 +230,7 @@ export class Profiler {
       endMillis,
       wall,
       space,
-      endpointCounts: this.hooks.takeEndpointCounts?.() ?? {},
+      endpointCounts: this.otel.takeEndpointCounts(),
     };
     this.periodStartMillis = endMillis;
     return period;
@@ -241,35 +238,25 @@ export class Profiler {
 
   private async encode(period: CollectedPeriod): Promise<EncodedUpload> {
     const t0 = performance.now();
-    const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
-    this.statsValue.lastEncodeMillis = performance.now() - t0;
-    const tags = mergeTags(
-      defaultTags({
-        applicationName: this.applicationName,
-        hostname: this.config.hostname,
-        probeVersion: PROBE_VERSION,
-        nodeVersion: process.version,
-        platform: process.platform,
-        arch: process.arch,
-        projectId: this.config.projectId,
-      }),
-      this.hooks.resourceLabels?.() ?? {},
-      this.config.userLabels,
-    );
-    const event = buildUploadEvent({
-      attachments: ['wall.pprof', 'space.pprof'],
-      startMillis: period.startMillis,
-      endMillis: period.endMillis,
-      tagsProfiler: formatTagsProfiler(tags),
-      endpointCounts: period.endpointCounts,
+    await this.otel.resource.settle(this.config.uploadTimeoutMillis);
+    const defaults = defaultTags({
       applicationName: this.applicationName,
-      processStartMillis: this.processStartMillis,
+      hostname: this.config.hostname,
+      probeVersion: PROBE_VERSION,
       nodeVersion: process.version,
-      availableProcessors: os.availableParallelism(),
+      platform: process.platform,
+      arch: process.arch,
+      projectId: this.config.projectId,
+    });
+    const upload = await buildUpload(period, {
+      applicationName: this.applicationName,
+      tags: mergeTags(defaults, this.otel.resourceLabels(), this.config.userLabels),
+      processStartMillis: this.processStartMillis,
       probeVersion: PROBE_VERSION,
       settings: this.settings(),
     });
-    return { event, files: [{ name: 'wall.pprof', data: wall }, { name: 'space.pprof', data: space }] };
+    this.statsValue.lastEncodeMillis = performance.now() - t0;
+    return upload;
   }
 
   private settings(): Record<string, unknown> {
@@ -282,7 +269,7 @@ export class Profiler {
       heap_stack_depth: c.heapStackDepth,
       allocation_profiling:
         c.allocationProfiling === 'unavailable' ? `unavailable: needs Node.js >= 26 (runtime ${process.version})` : c.allocationProfiling,
-      async_context_frame: isAsyncContextFrameActive(),
+      span_context_handoff: this.useAsyncContextFrame ? 'async-context-frame' : 'async-hooks',
     };
   }
 

@@ -1,0 +1,142 @@
+import { createHook, type AsyncHook } from 'node:async_hooks';
+import { context as contextApi, trace, type Context, type ContextManager, type Span } from '@opentelemetry/api';
+import { timeBindings } from '../collect/pprof-bindings.js';
+import type { SampleContext } from './span-context.js';
+
+/** The sample context of "no span": samples taken under it carry no span labels. */
+export const NO_SPAN: object = Object.freeze({});
+
+/** Where @opentelemetry/api 1.x keeps its globals, shared by every copy of the API in the process. */
+const API_GLOBALS = Symbol.for('opentelemetry.js.api.1');
+const HOOKED = Symbol.for('blackfire-otel-profiler.context-hook');
+
+/** `ContextManager.with`, loosely typed: the wrapper passes its arguments through untouched. */
+type WithFn = (this: ContextManager, ctx: Context, fn: (...args: unknown[]) => unknown, thisArg?: unknown, ...args: unknown[]) => unknown;
+interface HookedManager extends Omit<ContextManager, 'with'> {
+  with: WithFn;
+  [HOOKED]?: { original: WithFn; wrapper: WithFn };
+}
+
+export interface ContextHookOptions {
+  /** The sample context of a recording span (created on first sight). */
+  sampleContextOf(span: Span): SampleContext;
+  /** Node >= 24 (AsyncContextFrame): contexts follow async continuations by themselves. */
+  useAsyncContextFrame: boolean;
+}
+
+function globalContextManager(): HookedManager | undefined {
+  const globals = (globalThis as Record<symbol, { context?: HookedManager } | undefined>)[API_GLOBALS];
+  return globals?.context;
+}
+
+/**
+ * Hands the active OpenTelemetry span over to the sampler at every context switch, by wrapping the global
+ * context manager's `with()` (what `context.with`, `startActiveSpan` and `bind` all go through).
+ * - AsyncContextFrame (Node >= 24, `useCPED`): `with()` runs inside `time.runWithContext`, so the sample
+ *   context lives in the same frame as the OTel context and follows awaits, timers and emitters for free.
+ * - Otherwise: `with()` sets the context for its synchronous extent, and an async_hooks `before` hook sets
+ *   it again when each async callback runs (and `after` clears it): correct, but paid per callback.
+ */
+export class ContextHook {
+  private manager: HookedManager | undefined;
+  private asyncHook: AsyncHook | undefined;
+  private current: object = NO_SPAN;
+  private active = false;
+  private readonly originalSetGlobal = contextApi.setGlobalContextManager;
+
+  constructor(private readonly options: ContextHookOptions) {}
+
+  get installed(): boolean {
+    return this.manager !== undefined;
+  }
+
+  /** Starts handing spans over: now if a global context manager is registered, else when one is. */
+  enable(): void {
+    if (this.active) return;
+    this.active = true;
+    this.installOnGlobal();
+    const hook = this;
+    // An SDK started after the profiler registers its context manager later: catch that moment.
+    contextApi.setGlobalContextManager = function (manager: ContextManager): boolean {
+      const registered = hook.originalSetGlobal.call(this, manager);
+      if (hook.active) hook.installOnGlobal();
+      return registered;
+    };
+  }
+
+  /** Stops handing over; every wrapper left behind becomes a plain pass-through. */
+  disable(): void {
+    if (!this.active) return;
+    this.active = false;
+    contextApi.setGlobalContextManager = this.originalSetGlobal;
+    this.asyncHook?.disable();
+    this.asyncHook = undefined;
+    const manager = this.manager;
+    this.manager = undefined;
+    if (manager?.[HOOKED] && manager.with === manager[HOOKED].wrapper) {
+      delete (manager as Partial<HookedManager>).with;
+      if (manager.with !== manager[HOOKED].original) manager.with = manager[HOOKED].original;
+      delete manager[HOOKED];
+    }
+    this.set(NO_SPAN);
+  }
+
+  /** Installs on the global context manager if there is one (idempotent). */
+  installOnGlobal(): boolean {
+    const manager = globalContextManager();
+    if (!manager || !this.active || manager === this.manager) return manager !== undefined && manager === this.manager;
+    if (manager[HOOKED]) return false; // another profiler copy already hands spans over on it
+    const original = manager.with;
+    const wrapper = this.options.useAsyncContextFrame ? this.cpedWith(original) : this.fallbackWith(original);
+    manager[HOOKED] = { original, wrapper };
+    manager.with = wrapper;
+    this.manager = manager;
+    if (!this.options.useAsyncContextFrame) this.enableAsyncHook(manager);
+    return true;
+  }
+
+  private sampleContextFor(ctx: Context): object {
+    const span = trace.getSpan(ctx);
+    if (span === undefined || !span.isRecording()) return NO_SPAN;
+    return this.options.sampleContextOf(span);
+  }
+
+  private cpedWith(original: WithFn): WithFn {
+    const hook = this;
+    return function (this: ContextManager, ctx, fn, thisArg, ...args) {
+      const target = hook.sampleContextFor(ctx);
+      if (!hook.active || !timeBindings.isStarted() || target === timeBindings.getContext()) {
+        return original.call(this, ctx, fn, thisArg, ...args);
+      }
+      return timeBindings.runWithContext(target, () => original.call(this, ctx, fn, thisArg, ...args));
+    };
+  }
+
+  private fallbackWith(original: WithFn): WithFn {
+    const hook = this;
+    return function (this: ContextManager, ctx, fn, thisArg, ...args) {
+      const target = hook.sampleContextFor(ctx);
+      const previous = hook.current;
+      if (!hook.active || target === previous) return original.call(this, ctx, fn, thisArg, ...args);
+      hook.set(target);
+      try {
+        return original.call(this, ctx, fn, thisArg, ...args);
+      } finally {
+        hook.set(previous);
+      }
+    };
+  }
+
+  private enableAsyncHook(manager: HookedManager): void {
+    this.asyncHook = createHook({
+      before: () => this.set(this.sampleContextFor(manager.active())),
+      after: () => this.set(NO_SPAN),
+    }).enable();
+  }
+
+  private set(target: object): void {
+    if (target === this.current) return;
+    this.current = target;
+    if (timeBindings.isStarted()) timeBindings.setContext(target);
+  }
+}

@@ -1,0 +1,117 @@
+import { trace, type Attributes, type Context } from '@opentelemetry/api';
+import { configError } from '../config.js';
+import type { GenerateLabels } from '../collect/pprof-bindings.js';
+import { ContextHook, NO_SPAN } from './context-hook.js';
+import { EndpointCounts } from './endpoint-counts.js';
+import { isResourceLike, ResourceSource, selectResourceLabels, validateResourceLabels, type ResourceLike } from './resource.js';
+import { endpointOf, sampleLabels, type LocalRoot, type SampleContext, type SpanLike } from './span-context.js';
+import { SpanRegistry } from './span-registry.js';
+
+/**
+ * Set on every local root span while the profiler runs: the span's id as the unsigned decimal number that
+ * the `local root span id` label of its samples carries. A trace UI links a span to its profile by filtering
+ * the period's wall.pprof on `local root span id` = this value.
+ */
+export const PROFILE_ATTRIBUTE = 'blackfire.profile.local_root_span_id';
+
+export interface OtelBridgeOptions {
+  resource?: ResourceLike | Attributes | undefined;
+  resourceLabels?: readonly string[] | undefined;
+  useAsyncContextFrame: boolean;
+}
+
+type EndableSpan = SpanLike & { end?: (...args: unknown[]) => unknown };
+
+function readResourceOption(value: unknown): ResourceLike | undefined {
+  if (value === undefined) return undefined;
+  if (isResourceLike(value)) return value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { attributes: value as Attributes };
+  throw configError('resource', value, 'an OpenTelemetry Resource or an object of attributes');
+}
+
+/** Everything the profiler takes from OpenTelemetry: span hand-off, sample labels, endpoints, resource. */
+export class OtelBridge {
+  readonly resource: ResourceSource;
+  private readonly resourceLabelPatterns: readonly string[];
+  private readonly registry = new SpanRegistry();
+  private readonly endpoints = new EndpointCounts();
+  private readonly hook: ContextHook;
+  private enabled = false;
+  private processorSeen = false;
+  private periodNumber = 0;
+
+  constructor(options: OtelBridgeOptions) {
+    this.resourceLabelPatterns = validateResourceLabels(options.resourceLabels);
+    this.resource = new ResourceSource(readResourceOption(options.resource));
+    this.hook = new ContextHook({
+      sampleContextOf: (span) => this.registry.contextOf(span),
+      useAsyncContextFrame: options.useAsyncContextFrame,
+    });
+    this.registry.onLocalRoot = (root) => this.onLocalRoot(root);
+  }
+
+  enable(): void {
+    this.enabled = true;
+    this.hook.enable();
+  }
+
+  disable(): void {
+    this.enabled = false;
+    this.hook.disable();
+  }
+
+  /** From the span processor. */
+  onSpanStart(span: SpanLike & { resource?: ResourceLike }, parentContext: Context): void {
+    if (!this.enabled) return;
+    this.processorSeen = true;
+    this.resource.observe(span.resource);
+    if (!this.hook.installed) this.hook.installOnGlobal();
+    this.registry.registerStart(span, trace.getSpan(parentContext));
+  }
+
+  /** From the span processor: counts finished local-root server spans per endpoint. */
+  onSpanEnd(span: SpanLike): void {
+    if (!this.enabled) return;
+    const sampleContext = this.registry.peek(span);
+    if (sampleContext?.root.span === span) this.countEndpoint(span);
+  }
+
+  /** Labels of one sample, built once per span and period (the endpoint may be known only late). */
+  readonly generateLabels: GenerateLabels = ({ context }) => {
+    const sampleContext = context?.context as SampleContext | undefined;
+    if (sampleContext === undefined || sampleContext === NO_SPAN || sampleContext.root === undefined) return {};
+    if (sampleContext.labelsPeriod !== this.periodNumber) {
+      sampleContext.labels = sampleLabels(sampleContext);
+      sampleContext.labelsPeriod = this.periodNumber;
+    }
+    return sampleContext.labels as Record<string, string | number>;
+  };
+
+  /** The period's endpoint counts; also opens a new period for label memoisation. */
+  takeEndpointCounts(): Record<string, number> {
+    this.periodNumber++;
+    return this.endpoints.take();
+  }
+
+  resourceLabels(): Record<string, string> {
+    return selectResourceLabels(this.resource.attributes(), this.resourceLabelPatterns);
+  }
+
+  private countEndpoint(span: SpanLike): void {
+    const endpoint = endpointOf(span);
+    if (endpoint !== undefined) this.endpoints.count(endpoint);
+  }
+
+  private onLocalRoot(root: LocalRoot): void {
+    const span = root.span as EndableSpan;
+    span.setAttribute?.(PROFILE_ATTRIBUTE, root.spanIdNum.toString());
+    if (this.processorSeen || typeof span.end !== 'function' || endpointOf(span) === undefined) return;
+    // Zero-code start, no span processor: count the endpoint when the local root ends.
+    const end = span.end;
+    const bridge = this;
+    span.end = function (this: unknown, ...args: unknown[]) {
+      if (bridge.enabled) bridge.countEndpoint(span);
+      return end.apply(this, args);
+    };
+  }
+}
