@@ -41,9 +41,9 @@ export class RateLimitedLog {
     profilerDiag()[level](repeated > 0 ? `${message} (and ${repeated} more since the last report)` : message);
   }
 
-  /** Forgets a kind, so its next failure is reported at once (after a success, say). */
-  clear(kind: string): void {
-    this.lastMillis.delete(kind);
-    this.suppressed.delete(kind);
+  /** Forgets every kind, so the next failure is reported at once (after a success, say). */
+  clearAll(): void {
+    this.lastMillis.clear();
+    this.suppressed.clear();
   }
 }

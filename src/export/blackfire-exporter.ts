@@ -84,6 +84,8 @@ export class BlackfireExporter {
     }
     const status = response.statusCode;
     if (status >= 200 && status < 300) {
+      // The agent is back: its next failure, of any kind, is worth a line at once.
+      this.log.clearAll();
       return { done: { code: 'success', attempts: attempt } };
     }
     const detail = `HTTP ${status}${response.bodyStart ? ': ' + response.bodyStart.slice(0, 200).trim() : ''}`;

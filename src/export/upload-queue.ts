@@ -33,20 +33,27 @@ export class UploadQueue<T> {
     this.inFlight ??= this.run();
   }
 
-  /** Resolves once everything queued is sent, or at `deadlineMillis`, dropping (and counting) what is left. */
+  /**
+   * Resolves once everything queued is sent, or at `deadlineMillis`, dropping (and counting) what is left.
+   * Sends made meanwhile are bounded by the deadline too. The deadline timer is not unref'd: whoever awaits
+   * the drain (`stop()`, `flush()`) gets its answer even when nothing else keeps the process alive.
+   */
   async drain(deadlineMillis: number): Promise<void> {
-    this.deadlineMillis = deadlineMillis;
-    const remaining = deadlineMillis - Date.now();
-    if (this.inFlight && remaining > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, remaining);
-        timer.unref();
-      });
-      await Promise.race([this.inFlight, deadline]);
-      clearTimeout(timer);
+    this.deadlineMillis = Math.min(this.deadlineMillis, deadlineMillis);
+    try {
+      const remaining = deadlineMillis - Date.now();
+      if (this.inFlight && remaining > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, remaining);
+        });
+        await Promise.race([this.inFlight, deadline]);
+        clearTimeout(timer);
+      }
+      if (this.pending.length > 0) this.drop(this.pending.splice(0).length, 'stop deadline');
+    } finally {
+      this.deadlineMillis = Infinity;
     }
-    if (this.pending.length > 0) this.drop(this.pending.splice(0).length, 'stop deadline');
   }
 
   private drop(count: number, reason: 'backlog full' | 'stop deadline'): void {

@@ -14,7 +14,7 @@ const HOOKED = Symbol.for('blackfire-otel-profiler.context-hook');
 type WithFn = (this: ContextManager, ctx: Context, fn: (...args: unknown[]) => unknown, thisArg?: unknown, ...args: unknown[]) => unknown;
 interface HookedManager extends Omit<ContextManager, 'with'> {
   with: WithFn;
-  [HOOKED]?: { original: WithFn; wrapper: WithFn };
+  [HOOKED]?: { original: WithFn; wrapper: WithFn; owner: ContextHook };
 }
 
 export interface ContextHookOptions {
@@ -42,6 +42,7 @@ export class ContextHook {
   private asyncHook: AsyncHook | undefined;
   private current: object = NO_SPAN;
   private active = false;
+  private pollTimer: NodeJS.Timeout | undefined;
   private readonly originalSetGlobal = contextApi.setGlobalContextManager;
 
   constructor(private readonly options: ContextHookOptions) {}
@@ -62,6 +63,17 @@ export class ContextHook {
       if (hook.active) hook.installOnGlobal();
       return registered;
     };
+    // Another copy of @opentelemetry/api (the ESM build beside a CommonJS one, say) registers through a
+    // ContextAPI we cannot wrap: look for its manager every 10 ms for 10 s, then every second.
+    if (!this.installed) this.poll(Date.now());
+  }
+
+  private poll(startMillis: number): void {
+    const delayMillis = Date.now() - startMillis < 10_000 ? 10 : 1_000;
+    this.pollTimer = setTimeout(() => {
+      if (this.active && !this.installOnGlobal()) this.poll(startMillis);
+    }, delayMillis);
+    this.pollTimer.unref();
   }
 
   /** Stops handing over; every wrapper left behind becomes a plain pass-through. */
@@ -69,6 +81,7 @@ export class ContextHook {
     if (!this.active) return;
     this.active = false;
     contextApi.setGlobalContextManager = this.originalSetGlobal;
+    clearTimeout(this.pollTimer);
     this.asyncHook?.disable();
     this.asyncHook = undefined;
     const manager = this.manager;
@@ -85,10 +98,17 @@ export class ContextHook {
   installOnGlobal(): boolean {
     const manager = globalContextManager();
     if (!manager || !this.active || manager === this.manager) return manager !== undefined && manager === this.manager;
-    if (manager[HOOKED]) return false; // another profiler copy already hands spans over on it
+    const hooked = manager[HOOKED];
+    if (hooked && hooked.owner !== this) return false; // another copy of the profiler hands spans over on it
+    if (hooked) {
+      // Our wrapper, left in place under someone else's: it works again now that we are active.
+      this.manager = manager;
+      if (!this.options.useAsyncContextFrame) this.enableAsyncHook(manager);
+      return true;
+    }
     const original = manager.with;
     const wrapper = this.options.useAsyncContextFrame ? this.cpedWith(original) : this.fallbackWith(original);
-    manager[HOOKED] = { original, wrapper };
+    manager[HOOKED] = { original, wrapper, owner: this };
     manager.with = wrapper;
     this.manager = manager;
     if (!this.options.useAsyncContextFrame) this.enableAsyncHook(manager);
@@ -128,6 +148,7 @@ export class ContextHook {
   }
 
   private enableAsyncHook(manager: HookedManager): void {
+    this.asyncHook?.disable();
     this.asyncHook = createHook({
       before: () => this.set(this.sampleContextFor(manager.active())),
       after: () => this.set(NO_SPAN),

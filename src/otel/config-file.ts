@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as yaml from 'yaml';
+import { configError, type ProfilerOptions } from '../config.js';
+
+/** `distribution.blackfire` keys (snake_case, as in the OTel configuration schema) and the options they set. */
+const KEYS: Record<string, keyof ProfilerOptions> = {
+  application_name: 'applicationName',
+  period_millis: 'periodMillis',
+  upload_timeout_millis: 'uploadTimeoutMillis',
+  agent_socket: 'agentSocket',
+  labels: 'labels',
+  sampling_frequency_hz: 'samplingFrequencyHz',
+  heap_interval_bytes: 'heapIntervalBytes',
+  allocation_profiling: 'allocationProfiling',
+  resource_labels: 'resourceLabels',
+};
+
+const SUBSTITUTION = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^\n}]*))?\}/g;
+
+/** `${VAR}` and `${VAR:-default}` in scalar values, `$$` for a literal `$` (the OTel configuration data model). */
+function substituteEnv(doc: yaml.Document, env: NodeJS.ProcessEnv): void {
+  yaml.visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string') return;
+      const substituted = node.value.replace(SUBSTITUTION, (match: string, name?: string, fallback?: string) =>
+        match === '$$' ? '$' : (env[name!] ?? fallback ?? ''),
+      );
+      if (substituted === node.value) return;
+      // An unquoted value takes the type it now reads as (`period_millis: ${PERIOD}` is a number).
+      node.value = node.type === yaml.Scalar.PLAIN ? yaml.parse(substituted || '""') : substituted;
+    },
+  });
+}
+
+function resourceAttributes(resource: unknown, file: string): Record<string, unknown> | undefined {
+  if (resource === undefined || resource === null) return undefined;
+  const list = (resource as { attributes?: unknown }).attributes;
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list)) throw configError(`${file}: resource.attributes`, list, 'a list of {name, value}');
+  const attributes: Record<string, unknown> = {};
+  for (const entry of list as Array<{ name?: unknown; value?: unknown }>) {
+    if (typeof entry?.name !== 'string') throw configError(`${file}: resource.attributes[].name`, entry?.name, 'a string');
+    attributes[entry.name] = entry.value;
+  }
+  return attributes;
+}
+
+/**
+ * Profiler options from an OpenTelemetry declarative configuration file (`OTEL_CONFIG_FILE`): its
+ * `distribution.blackfire` section, and `resource.attributes` as the resource. Throws naming the bad key.
+ */
+export function readOptionsFromConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): ProfilerOptions {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw configError('env OTEL_CONFIG_FILE', file, `a readable file (${(error as Error).message})`);
+  }
+  const doc = yaml.parseDocument(text, { version: '1.2' });
+  if (doc.errors.length > 0) throw configError('env OTEL_CONFIG_FILE', file, `valid YAML (${doc.errors[0]!.message})`);
+  substituteEnv(doc, env);
+  const model = (doc.toJS() ?? {}) as { file_format?: unknown; resource?: unknown; distribution?: { blackfire?: unknown } };
+  if (typeof model.file_format !== 'string' || !/^1\.\d+$/.test(model.file_format)) {
+    throw configError(`${file}: file_format`, model.file_format, 'a "1.x" version string');
+  }
+  const options: Record<string, unknown> = {};
+  const attributes = resourceAttributes(model.resource, file);
+  if (attributes) options.resource = attributes;
+  const section = model.distribution?.blackfire ?? {};
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
+    throw configError(`${file}: distribution.blackfire`, section, 'a mapping');
+  }
+  for (const [key, value] of Object.entries(section)) {
+    const option = KEYS[key];
+    if (!option) throw configError(`${file}: distribution.blackfire.${key}`, value, `one of the known keys (${Object.keys(KEYS).join(', ')})`);
+    options[option] = value;
+  }
+  return options as ProfilerOptions;
+}
