@@ -123,7 +123,7 @@ export class ContextHook {
 
   private cpedWith(original: WithFn): WithFn {
     const hook = this;
-    return function (this: ContextManager, ctx, fn, thisArg, ...args) {
+    return function withSampleContext(this: ContextManager, ctx, fn, thisArg, ...args) {
       const target = hook.sampleContextFor(ctx);
       if (!hook.active || !timeBindings.isStarted() || target === timeBindings.getContext()) {
         return original.call(this, ctx, fn, thisArg, ...args);
@@ -134,7 +134,7 @@ export class ContextHook {
 
   private fallbackWith(original: WithFn): WithFn {
     const hook = this;
-    return function (this: ContextManager, ctx, fn, thisArg, ...args) {
+    return function withSampleContext(this: ContextManager, ctx, fn, thisArg, ...args) {
       const target = hook.sampleContextFor(ctx);
       const previous = hook.current;
       if (!hook.active || target === previous) return original.call(this, ctx, fn, thisArg, ...args);
