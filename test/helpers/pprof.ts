@@ -18,12 +18,12 @@ export function stackOf(profile: Profile, locationIds: Array<number | bigint>): 
   return names;
 }
 
-/** Labels of a sample as a plain object (string labels as strings, numeric ones as bigint-safe strings). */
-export function labelsOf(profile: Profile, sample: Profile['sample'][number]): Record<string, string | number> {
-  const labels: Record<string, string | number> = {};
+/** Labels of a sample as a plain object: string labels as strings, numeric ones as unsigned 64-bit bigints. */
+export function labelsOf(profile: Profile, sample: Profile['sample'][number]): Record<string, string | bigint> {
+  const labels: Record<string, string | bigint> = {};
   for (const label of sample.label) {
     const key = str(profile, label.key);
-    labels[key] = Number(label.str) !== 0 ? str(profile, label.str) : Number(label.num);
+    labels[key] = Number(label.str) !== 0 ? str(profile, label.str) : BigInt.asUintN(64, BigInt(label.num));
   }
   return labels;
 }
