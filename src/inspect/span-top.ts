@@ -4,12 +4,17 @@ import { sampleTypesOf } from '../agent/upload-check.js';
 /** Which samples to keep: a span (and, as local root, everything under it) or a whole trace. */
 export type SpanQuery = { kind: 'span'; spanIdNum: bigint } | { kind: 'trace'; traceId: string };
 
-/** Parses a span id (16 hex digits, or the unsigned decimal of the `local root span id` label) or a trace id (32 hex). */
+/**
+ * Parses a span id (16 hex digits, or the decimal of the `local root span id` label: unsigned, or signed as
+ * `go tool pprof` shows ids above 2^63) or a trace id (32 hex).
+ */
 export function parseSpanQuery(text: string): SpanQuery {
   const value = text.trim().toLowerCase();
   if (/^[0-9a-f]{32}$/.test(value)) return { kind: 'trace', traceId: value };
   if (/^[0-9a-f]{16}$/.test(value)) return { kind: 'span', spanIdNum: BigInt('0x' + value) };
-  if (/^\d{1,20}$/.test(value) && BigInt(value) < 2n ** 64n) return { kind: 'span', spanIdNum: BigInt(value) };
+  if (/^-?\d{1,20}$/.test(value) && BigInt(value) < 2n ** 64n && BigInt(value) >= -(2n ** 63n)) {
+    return { kind: 'span', spanIdNum: BigInt.asUintN(64, BigInt(value)) };
+  }
   throw new Error(`not a span id (16 hex digits or a decimal number) nor a trace id (32 hex digits): ${JSON.stringify(text)}`);
 }
 
