@@ -28,7 +28,7 @@ type GlobalWithRunning = typeof globalThis & { [RUNNING]?: Profiler };
 
 /** A continuous profiler: samples wall/CPU time and the heap, and uploads one profile per period to the Blackfire Agent. */
 export class Profiler {
-  readonly config: ProfilerConfig;
+  private readonly config: ProfilerConfig;
   private readonly log = new RateLimitedLog();
   private readonly exporter: BlackfireExporter;
   private readonly queue: UploadQueue<EncodedUpload>;
