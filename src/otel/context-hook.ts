@@ -41,6 +41,8 @@ export class ContextHook {
   private manager: HookedManager | undefined;
   private asyncHook: AsyncHook | undefined;
   private current: object = NO_SPAN;
+  /** Contexts of the async callbacks we are nested in (before/after come in pairs, and may nest). */
+  private readonly outer: object[] = [];
   private active = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly originalSetGlobal = contextApi.setGlobalContextManager;
@@ -149,9 +151,14 @@ export class ContextHook {
 
   private enableAsyncHook(manager: HookedManager): void {
     this.asyncHook?.disable();
+    this.outer.length = 0;
     this.asyncHook = createHook({
-      before: () => this.set(this.sampleContextFor(manager.active())),
-      after: () => this.set(NO_SPAN),
+      before: () => {
+        // Unbalanced pairs (a callback that threw) must not grow this without bound.
+        if (this.outer.length < 1024) this.outer.push(this.current);
+        this.set(this.sampleContextFor(manager.active()));
+      },
+      after: () => this.set(this.outer.pop() ?? NO_SPAN),
     }).enable();
   }
 

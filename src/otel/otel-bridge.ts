@@ -63,7 +63,10 @@ export class OtelBridge {
   /** From the span processor. */
   onSpanStart(span: SpanLike & { resource?: ResourceLike }, parentContext: Context): void {
     if (!this.enabled) return;
-    this.processorSeen = true;
+    if (!this.processorSeen) {
+      this.processorSeen = true;
+      this.registry.stopInferringParents();
+    }
     this.resource.observe(span.resource);
     if (!this.hook.installed) this.hook.installOnGlobal();
     this.registry.registerStart(span, trace.getSpan(parentContext));

@@ -1,7 +1,7 @@
 import { localParentSpanId, localRootOf, newSampleContext, type LocalRoot, type SampleContext, type SpanLike } from './span-context.js';
 
 /** How many recently seen spans are remembered by id, to find a child's local root without a span processor. */
-const RECENT_SPANS = 4096;
+const RECENT_SPANS = 2048;
 
 /**
  * The sample context of each span. With the profiler's span processor registered, every span is known from
@@ -11,6 +11,7 @@ const RECENT_SPANS = 4096;
 export class SpanRegistry {
   private readonly bySpan = new WeakMap<SpanLike, SampleContext>();
   private readonly recentById = new Map<string, SampleContext>();
+  private inferParents = true;
   /** Told when a span is found to be a local root (first sight). */
   onLocalRoot: (root: LocalRoot) => void = () => {};
 
@@ -38,16 +39,24 @@ export class SpanRegistry {
   }
 
   private add(span: SpanLike, root: LocalRoot | undefined): SampleContext {
-    const isRoot = root === undefined;
     const sampleContext = newSampleContext(span, root ?? localRootOf(span));
     this.bySpan.set(span, sampleContext);
-    const id = span.spanContext().spanId;
+    if (this.inferParents) this.remember(span.spanContext().spanId, sampleContext);
+    if (root === undefined) this.onLocalRoot(sampleContext.root);
+    return sampleContext;
+  }
+
+  private remember(spanId: string, sampleContext: SampleContext): void {
     if (this.recentById.size >= RECENT_SPANS) {
       const oldest = this.recentById.keys().next().value;
       if (oldest !== undefined) this.recentById.delete(oldest);
     }
-    this.recentById.set(id, sampleContext);
-    if (isRoot) this.onLocalRoot(sampleContext.root);
-    return sampleContext;
+    this.recentById.set(spanId, sampleContext);
+  }
+
+  /** A span processor gives exact parents from now on: stop remembering spans by id. */
+  stopInferringParents(): void {
+    this.inferParents = false;
+    this.recentById.clear();
   }
 }
