@@ -159,12 +159,15 @@ export class Profiler {
    * `uploadTimeoutMillis` at the latest. Never rejects. Safe to call twice; `start()` may follow.
    */
   stop(): Promise<void> {
-    if (this.stopping) return this.stopping;
-    if (!this.running) return Promise.resolve();
-    this.stopping = this.stopAndFlush().finally(() => {
-      this.stopping = undefined;
+    if (!this.running) return this.stopping ?? Promise.resolve();
+    // A stop() of an earlier run may still be uploading: this one resolves after both.
+    const previous = this.stopping;
+    const current = this.stopAndFlush();
+    const stopping: Promise<void> = (previous ? Promise.all([previous, current]).then(() => undefined) : current).finally(() => {
+      if (this.stopping === stopping) this.stopping = undefined;
     });
-    return this.stopping;
+    this.stopping = stopping;
+    return stopping;
   }
 
   /** Ends the current period now and uploads it; resolves when sent or after `uploadTimeoutMillis`. */
