@@ -5,7 +5,7 @@ import * as zlib from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
-import { formatSpanTop, parseSpanQuery, spanTop } from './inspect/span-top.js';
+import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
 
 const USAGE = `Usage:
   blackfire-otel-profiler agent --listen <unix:///path | tcp://host:port> [--dir <folder>]
@@ -60,16 +60,34 @@ function readProfile(file: string): Profile {
   return Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data);
 }
 
+function usageError(message: string): number {
+  process.stderr.write(`span: ${message}\n` + USAGE);
+  return 2;
+}
+
 function span(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { top: { type: 'string' } } });
-  const [id, ...targets] = positionals;
-  if (!id || targets.length === 0) {
-    process.stderr.write('span: a span or trace id and at least one profile file are required\n' + USAGE);
-    return 2;
+  // A signed decimal id (as `go tool pprof` shows ids above 2^63) looks like an option to parseArgs.
+  const signedId = args[0] !== undefined && /^-\d+$/.test(args[0]) ? args[0] : undefined;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: signedId ? args.slice(1) : args, allowPositionals: true, options: { top: { type: 'string' } } });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [id, ...targets] = signedId ? [signedId, ...positionals] : positionals;
+  if (!id || targets.length === 0) return usageError('a span or trace id and at least one profile file are required');
+  const limit = values.top === undefined ? 20 : Number(values.top);
+  if (!Number.isInteger(limit) || limit < 1) return usageError(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
+  let query: SpanQuery;
+  try {
+    query = parseSpanQuery(id);
+  } catch (error) {
+    return usageError((error as Error).message);
   }
   const files = targets.flatMap(wallProfilesIn);
-  const top = spanTop(files.map(readProfile), parseSpanQuery(id));
-  out(`${id} in ${files.length} profile(s): ${formatSpanTop(top, Number(values.top ?? 20))}`);
+  const top = spanTop(files.map(readProfile), query);
+  out(`${id} in ${files.length} profile(s): ${formatSpanTop(top, limit)}`);
   return top.samples > 0 ? 0 : 1;
 }
 

@@ -241,7 +241,8 @@ export class Profiler {
 
   private async encode(period: CollectedPeriod): Promise<EncodedUpload> {
     const t0 = performance.now();
-    await this.otel.resource.settle(this.config.uploadTimeoutMillis);
+    // At most half the upload's time budget: the upload itself must still fit in it.
+    await this.otel.resource.settle(Math.min(this.config.uploadTimeoutMillis / 2, 5_000));
     const defaults = defaultTags({
       applicationName: this.applicationName,
       hostname: this.config.hostname,

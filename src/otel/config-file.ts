@@ -15,19 +15,46 @@ const KEYS: Record<string, keyof ProfilerOptions> = {
   resource_labels: 'resourceLabels',
 };
 
-const SUBSTITUTION = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^\n}]*))?\}/g;
+/** A reference: `${NAME}`, `${env:NAME}`, with an optional `:-default` (the OTel configuration data model). */
+const REFERENCE = /\$\{([^}]*)\}/g;
+const REFERENCE_BODY = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^\n]*))?$/;
 
-/** `${VAR}` and `${VAR:-default}` in scalar values, `$$` for a literal `$` (the OTel configuration data model). */
-function substituteEnv(doc: yaml.Document, env: NodeJS.ProcessEnv): void {
+/** Substitutes the references of one value; `$$` is a literal `$` that never starts a reference. */
+function substituteValue(value: string, env: NodeJS.ProcessEnv, where: string): string {
+  return value
+    .split('$$')
+    .map((chunk) =>
+      chunk.replace(REFERENCE, (match: string, body: string) => {
+        const reference = REFERENCE_BODY.exec(body);
+        if (!reference) throw configError(where, match, 'a reference of the form ${NAME}, ${env:NAME} or ${NAME:-default}');
+        const fromEnv = env[reference[1]!];
+        return fromEnv !== undefined && fromEnv !== '' ? fromEnv : (reference[2] ?? '');
+      }),
+    )
+    .join('$');
+}
+
+/** An unquoted substituted value reads as null, a boolean or a number when YAML says so; never as a structure. */
+function typedScalar(text: string): unknown {
+  let value: unknown;
+  try {
+    value = yaml.parse(text, { version: '1.2' });
+  } catch {
+    return text;
+  }
+  return value === null || typeof value === 'number' || typeof value === 'boolean' ? value : text;
+}
+
+/** `${VAR}`, `${env:VAR}` and `${VAR:-default}` in scalar values, `$$` for a literal `$` (the OTel configuration data model). */
+function substituteEnv(doc: yaml.Document, env: NodeJS.ProcessEnv, file: string): void {
   yaml.visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string') return;
-      const substituted = node.value.replace(SUBSTITUTION, (match: string, name?: string, fallback?: string) =>
-        match === '$$' ? '$' : (env[name!] ?? fallback ?? ''),
-      );
+      const keys = path.filter(yaml.isPair).map((pair) => String(yaml.isScalar(pair.key) ? pair.key.value : pair.key));
+      const substituted = substituteValue(node.value, env, `${file}: ${keys.join('.')}`);
       if (substituted === node.value) return;
       // An unquoted value takes the type it now reads as (`period_millis: ${PERIOD}` is a number).
-      node.value = node.type === yaml.Scalar.PLAIN ? yaml.parse(substituted || '""') : substituted;
+      node.value = node.type === yaml.Scalar.PLAIN ? typedScalar(substituted) : substituted;
     },
   });
 }
@@ -58,9 +85,9 @@ export function readOptionsFromConfigFile(file: string, env: NodeJS.ProcessEnv =
   }
   const doc = yaml.parseDocument(text, { version: '1.2' });
   if (doc.errors.length > 0) throw configError('env OTEL_CONFIG_FILE', file, `valid YAML (${doc.errors[0]!.message})`);
-  substituteEnv(doc, env);
+  substituteEnv(doc, env, file);
   const model = (doc.toJS() ?? {}) as { file_format?: unknown; resource?: unknown; distribution?: { blackfire?: unknown } };
-  if (typeof model.file_format !== 'string' || !/^1\.\d+$/.test(model.file_format)) {
+  if (typeof model.file_format !== 'string' || !/^1\.\d+(-[0-9A-Za-z.]+)?$/.test(model.file_format)) {
     throw configError(`${file}: file_format`, model.file_format, 'a "1.x" version string');
   }
   const options: Record<string, unknown> = {};

@@ -8,6 +8,21 @@ export interface ResourceLike {
   readonly attributes: Attributes;
   readonly asyncAttributesPending?: boolean;
   waitForAsyncAttributes?(): Promise<void>;
+  /** `@opentelemetry/resources`: the attributes as given, promises of async ones included (first one wins). */
+  getRawAttributes?(): ReadonlyArray<readonly [string, unknown]>;
+}
+
+const isPromiseLike = (value: unknown): boolean => typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+
+/** A resource's attributes; of one whose async attributes are still pending, those already known. */
+function knownAttributes(resource: ResourceLike | undefined): Attributes {
+  if (!resource) return {};
+  if (!resource.asyncAttributesPending) return resource.attributes;
+  const known: Attributes = {};
+  for (const [key, value] of resource.getRawAttributes?.() ?? []) {
+    if (value != null && !isPromiseLike(value) && known[key] === undefined) known[key] = value as Attributes[string];
+  }
+  return known;
 }
 
 /**
@@ -35,7 +50,10 @@ export function validateResourceLabels(value: unknown): readonly string[] {
 }
 
 export function isResourceLike(value: unknown): value is ResourceLike {
-  return typeof value === 'object' && value !== null && typeof (value as ResourceLike).attributes === 'object';
+  if (typeof value !== 'object' || value === null) return false;
+  // An SDK Resource: reading its attributes before its async ones settle logs a diag error.
+  if (typeof (value as ResourceLike).waitForAsyncAttributes === 'function' && 'asyncAttributesPending' in value) return true;
+  return typeof (value as ResourceLike).attributes === 'object';
 }
 
 function matches(key: string, patterns: readonly string[]): boolean {
@@ -49,11 +67,11 @@ export function selectResourceLabels(attributes: Attributes, patterns: readonly 
     if (value === undefined || value === null || !matches(key, patterns)) continue;
     labels[key] = Array.isArray(value) ? value.join(';') : String(value);
   }
-  // The names Blackfire's and Datadog's UIs filter on.
-  const env = attributes['deployment.environment.name'] ?? attributes['deployment.environment'];
-  if (env !== undefined && labels.env === undefined) labels.env = String(env);
-  const version = attributes['service.version'];
-  if (version !== undefined && labels.version === undefined) labels.version = String(version);
+  // The names Blackfire's and Datadog's UIs filter on, derived from the selected attributes only.
+  const env = labels['deployment.environment.name'] ?? labels['deployment.environment'];
+  if (env !== undefined && labels.env === undefined) labels.env = env;
+  const version = labels['service.version'];
+  if (version !== undefined && labels.version === undefined) labels.version = version;
   return labels;
 }
 
@@ -70,6 +88,7 @@ export function serviceNameOf(attributes: Attributes): string | undefined {
 export class ResourceSource {
   private sdkResource: ResourceLike | undefined;
   private readonly envResource: ResourceLike;
+  private gaveUpWaiting = false;
 
   constructor(private readonly optionResource: ResourceLike | undefined) {
     // Read when the Profiler is built, never at import time.
@@ -83,6 +102,7 @@ export class ResourceSource {
 
   /** Waits (at most `timeoutMillis`) for asynchronous resource attributes (detectors) to settle. */
   async settle(timeoutMillis: number): Promise<void> {
+    if (this.gaveUpWaiting) return; // once timed out, later periods use what is known without waiting again
     const pending = [this.envResource, this.sdkResource, this.optionResource].filter(
       (r): r is ResourceLike => r?.asyncAttributesPending === true && typeof r.waitForAsyncAttributes === 'function',
     );
@@ -94,21 +114,27 @@ export class ResourceSource {
     });
     const outcome = await Promise.race([Promise.all(pending.map((r) => r.waitForAsyncAttributes!())), timeout]);
     clearTimeout(timer);
-    if (outcome === 'timeout') profilerDiag().warn(`resource detectors did not settle within ${timeoutMillis} ms; uploading without their attributes`);
+    if (outcome === 'timeout') {
+      this.gaveUpWaiting = true;
+      profilerDiag().warn(`resource detectors did not settle within ${timeoutMillis} ms; uploading without their pending attributes`);
+    }
   }
 
   /** The first real `service.name` in precedence order (option, SDK, environment). */
   serviceName(): string | undefined {
     for (const r of [this.optionResource, this.sdkResource, this.envResource]) {
-      const name = r && !r.asyncAttributesPending ? serviceNameOf(r.attributes) : undefined;
+      const name = serviceNameOf(knownAttributes(r));
       if (name) return name;
     }
     return undefined;
   }
 
-  /** The merged attributes; those of a resource whose async attributes are still pending are left out. */
+  /** The merged attributes; of a resource whose async attributes are still pending, those already known. */
   attributes(): Attributes {
-    const settled = (r: ResourceLike | undefined): Attributes => (r && !r.asyncAttributesPending ? r.attributes : {});
-    return { ...settled(this.envResource), ...settled(this.sdkResource), ...settled(this.optionResource) };
+    const merged = { ...knownAttributes(this.envResource), ...knownAttributes(this.sdkResource), ...knownAttributes(this.optionResource) };
+    // The unknown_service:* placeholder never wins over a real name, in the labels either.
+    const name = this.serviceName();
+    if (name !== undefined) merged['service.name'] = name;
+    return merged;
   }
 }
