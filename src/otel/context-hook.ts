@@ -1,5 +1,7 @@
 import { createHook, type AsyncHook } from 'node:async_hooks';
 import { context as contextApi, trace, type Context, type ContextManager, type Span } from '@opentelemetry/api';
+
+type ContextAPI = typeof contextApi;
 import { timeBindings } from '../collect/pprof-bindings.js';
 import type { SampleContext } from './span-context.js';
 
@@ -45,7 +47,8 @@ export class ContextHook {
   private readonly outer: object[] = [];
   private active = false;
   private pollTimer: NodeJS.Timeout | undefined;
-  private readonly originalSetGlobal = contextApi.setGlobalContextManager;
+  private setGlobalWrapper: ContextAPI['setGlobalContextManager'] | undefined;
+  private restoreSetGlobal: (() => void) | undefined;
 
   constructor(private readonly options: ContextHookOptions) {}
 
@@ -58,13 +61,20 @@ export class ContextHook {
     if (this.active) return;
     this.active = true;
     this.installOnGlobal();
-    const hook = this;
     // An SDK started after the profiler registers its context manager later: catch that moment.
-    contextApi.setGlobalContextManager = function (manager: ContextManager): boolean {
-      const registered = hook.originalSetGlobal.call(this, manager);
+    const original = contextApi.setGlobalContextManager;
+    const ownProperty = Object.hasOwn(contextApi, 'setGlobalContextManager');
+    // ContextAPI's method lives on its prototype: deleting our own property restores it.
+    this.restoreSetGlobal = ownProperty
+      ? () => (contextApi.setGlobalContextManager = original)
+      : () => delete (contextApi as Partial<ContextAPI>).setGlobalContextManager;
+    const hook = this;
+    this.setGlobalWrapper = function setGlobalContextManager(this: ContextAPI, manager: ContextManager): boolean {
+      const registered = original.call(this, manager);
       if (hook.active) hook.installOnGlobal();
       return registered;
     };
+    contextApi.setGlobalContextManager = this.setGlobalWrapper;
     // Another copy of @opentelemetry/api (the ESM build beside a CommonJS one, say) registers through a
     // ContextAPI we cannot wrap: look for its manager every 10 ms for 10 s, then every second.
     if (!this.installed) this.poll(Date.now());
@@ -82,7 +92,9 @@ export class ContextHook {
   disable(): void {
     if (!this.active) return;
     this.active = false;
-    contextApi.setGlobalContextManager = this.originalSetGlobal;
+    // Unless someone wrapped it again since: then our wrapper stays, inert.
+    if (contextApi.setGlobalContextManager === this.setGlobalWrapper) this.restoreSetGlobal?.();
+    this.setGlobalWrapper = undefined;
     clearTimeout(this.pollTimer);
     this.asyncHook?.disable();
     this.asyncHook = undefined;
@@ -99,7 +111,8 @@ export class ContextHook {
   /** Installs on the global context manager if there is one (idempotent). */
   installOnGlobal(): boolean {
     const manager = globalContextManager();
-    if (!manager || !this.active || manager === this.manager) return manager !== undefined && manager === this.manager;
+    if (!this.active || !manager) return false;
+    if (manager === this.manager) return true;
     const hooked = manager[HOOKED];
     if (hooked && hooked.owner !== this) return false; // another copy of the profiler hands spans over on it
     if (hooked) {
