@@ -29,7 +29,7 @@ class CountingExporter implements SpanExporter {
 
 async function newProfiler(): Promise<ProfilerType | undefined> {
   if (variant !== 'profiled') return undefined;
-  const { Profiler } = await import('../src/profiler');
+  const { Profiler } = await import('../src/profiler.js');
   // BENCH_ALLOCATION_PROFILING=false: the profiler without allocation profiling (its default is on, Node >= 26).
   const allocationProfiling = process.env.BENCH_ALLOCATION_PROFILING === undefined ? undefined : process.env.BENCH_ALLOCATION_PROFILING !== 'false';
   return new Profiler({ agentSocket, applicationName: `bench-overhead-${mode}`, periodMillis, allocationProfiling });
@@ -57,7 +57,7 @@ function serve(count: () => number, work: (millis: number) => Promise<unknown>, 
 }
 
 async function runCpu(): Promise<void> {
-  const { doWork } = await import('./harness');
+  const { doWork } = await import('./harness.js');
   const profiler = await newProfiler();
   profiler?.start();
   let units = 0;
