@@ -196,11 +196,13 @@ export class Profiler {
     await this.queue.drain(deadline);
   }
 
+  /** The next rotation, `periodMillis` after the current period began (the rotation's own time included). */
   private scheduleRotation(): void {
+    const delayMillis = Math.max(0, this.periodStartMillis + this.config.periodMillis - Date.now());
     this.timer = setTimeout(() => {
       this.collectAndSubmit(false);
       if (this.running) this.scheduleRotation();
-    }, this.config.periodMillis);
+    }, delayMillis);
     this.timer.unref();
   }
 

@@ -4,7 +4,7 @@ import type { GenerateLabels } from '../collect/pprof-bindings.js';
 import { ContextHook, NO_SPAN } from './context-hook.js';
 import { EndpointCounts } from './endpoint-counts.js';
 import { isResourceLike, ResourceSource, selectResourceLabels, validateResourceLabels, type ResourceLike } from './resource.js';
-import { endpointOf, sampleLabels, type LocalRoot, type SampleContext, type SpanLike } from './span-context.js';
+import { endpointOf, rootSpanIdNum, sampleLabels, type LocalRoot, type SampleContext, type SpanLike } from './span-context.js';
 import { SpanRegistry } from './span-registry.js';
 
 /**
@@ -75,8 +75,7 @@ export class OtelBridge {
   /** From the span processor: counts finished local-root server spans per endpoint. */
   onSpanEnd(span: SpanLike): void {
     if (!this.enabled) return;
-    const sampleContext = this.registry.peek(span);
-    if (sampleContext?.root.span === span) this.countEndpoint(span);
+    if (this.registry.peekRoot(span)?.span === span) this.countEndpoint(span);
   }
 
   /** Labels of one sample, built once per span and period (the endpoint may be known only late). */
@@ -107,7 +106,7 @@ export class OtelBridge {
 
   private onLocalRoot(root: LocalRoot): void {
     const span = root.span as EndableSpan;
-    span.setAttribute?.(PROFILE_ATTRIBUTE, root.spanIdNum.toString());
+    span.setAttribute?.(PROFILE_ATTRIBUTE, rootSpanIdNum(root).toString());
     if (this.processorSeen || typeof span.end !== 'function' || endpointOf(span) === undefined) return;
     // Zero-code start, no span processor: count the endpoint when the local root ends.
     const end = span.end;

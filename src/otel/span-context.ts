@@ -16,18 +16,20 @@ export interface SpanLike {
 /** A local root span: the first span of a trace in this process (no parent, or a remote parent). */
 export interface LocalRoot {
   readonly span: SpanLike;
-  /** Its span id as an unsigned 64-bit number, the value of the `local root span id` label. */
-  readonly spanIdNum: bigint;
+  readonly spanId: string;
+  /** `spanId` as a number, computed when first needed (labels, the drill-down attribute). */
+  spanIdNum?: bigint;
 }
 
 /**
  * The per-span context the sampler attaches to each wall/CPU sample. One object per span, shared by all of
- * its samples; labels are built from it once per period, not per sample.
+ * its samples; labels are built from it once per period, not per sample, and numbers only when needed.
  */
 export interface SampleContext {
-  readonly spanIdNum: bigint;
+  readonly spanId: string;
   readonly traceId: string;
   readonly root: LocalRoot;
+  spanIdNum?: bigint;
   /** Labels memoised for the period numbered `labelsPeriod`. */
   labels?: Record<string, string | bigint> | undefined;
   labelsPeriod?: number;
@@ -38,17 +40,17 @@ export function spanIdToNum(spanIdHex: string): bigint {
   return BigInt('0x' + spanIdHex);
 }
 
+export function rootSpanIdNum(root: LocalRoot): bigint {
+  return (root.spanIdNum ??= spanIdToNum(root.spanId));
+}
+
 export function localRootOf(span: SpanLike): LocalRoot {
-  return { span, spanIdNum: spanIdToNum(span.spanContext().spanId) };
+  return { span, spanId: span.spanContext().spanId };
 }
 
 export function newSampleContext(span: SpanLike, root: LocalRoot): SampleContext {
   const spanContext = span.spanContext();
-  return {
-    spanIdNum: root.span === span ? root.spanIdNum : spanIdToNum(spanContext.spanId),
-    traceId: spanContext.traceId,
-    root,
-  };
+  return { spanId: spanContext.spanId, traceId: spanContext.traceId, root };
 }
 
 /** The parent span id of an SDK span, if it has a parent in this process (remote parents do not count). */
@@ -76,8 +78,8 @@ export function endpointOf(span: SpanLike): string | undefined {
 /** The pprof labels of a sample taken while `context`'s span was active. */
 export function sampleLabels(context: SampleContext): Record<string, string | bigint> {
   const labels: Record<string, string | bigint> = {
-    'span id': context.spanIdNum,
-    'local root span id': context.root.spanIdNum,
+    'span id': (context.spanIdNum ??= spanIdToNum(context.spanId)),
+    'local root span id': rootSpanIdNum(context.root),
     'trace id': context.traceId,
   };
   const endpoint = endpointOf(context.root.span);

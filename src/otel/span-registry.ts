@@ -4,59 +4,76 @@ import { localParentSpanId, localRootOf, newSampleContext, type LocalRoot, type 
 const RECENT_SPANS = 2048;
 
 /**
- * The sample context of each span. With the profiler's span processor registered, every span is known from
- * `onStart` with its exact parent. Without it (zero-code start), a span is first seen when it is activated,
- * and its local root is found through its parent's id among recently seen spans.
+ * Where a span keeps what the profiler knows of it: a property of the span object (a WeakMap costs
+ * microseconds per span once it holds many entries; a property costs nothing).
+ */
+const LOCAL_ROOT = Symbol('blackfire-otel-profiler.local-root');
+const SAMPLE_CONTEXT = Symbol('blackfire-otel-profiler.sample-context');
+
+type TrackedSpan = SpanLike & { [LOCAL_ROOT]?: LocalRoot; [SAMPLE_CONTEXT]?: SampleContext };
+
+/**
+ * The local root and sample context of each span. With the profiler's span processor registered, every span
+ * is seen at `onStart` with its exact parent, and only its local root is noted then; its sample context is
+ * made when it is first activated. Without the processor (zero-code start), a span is first seen when it is
+ * activated, and its local root is found through its parent's id among recently seen spans.
  */
 export class SpanRegistry {
-  private readonly bySpan = new WeakMap<SpanLike, SampleContext>();
-  private readonly recentById = new Map<string, SampleContext>();
+  private readonly recentById = new Map<string, LocalRoot>();
+  private readonly recentRing: Array<string | undefined> = new Array<string | undefined>(RECENT_SPANS);
+  private recentNext = 0;
   private inferParents = true;
   /** Told when a span is found to be a local root (first sight). */
   onLocalRoot: (root: LocalRoot) => void = () => {};
 
   /** From a span processor's onStart: the parent span is known exactly (undefined or remote: local root). */
-  registerStart(span: SpanLike, parent: SpanLike | undefined): SampleContext {
-    const known = this.bySpan.get(span);
-    if (known) return known;
-    const parentContext = parent && !parent.spanContext().isRemote ? this.contextOf(parent) : undefined;
-    return this.add(span, parentContext?.root);
+  registerStart(span: SpanLike, parent: SpanLike | undefined): void {
+    const tracked = span as TrackedSpan;
+    if (tracked[LOCAL_ROOT]) return;
+    const parentRoot = parent && !parent.spanContext().isRemote ? this.localRootOf(parent) : undefined;
+    this.setRoot(tracked, parentRoot);
   }
 
-  /** The span's sample context if it has one. */
-  peek(span: SpanLike): SampleContext | undefined {
-    return this.bySpan.get(span);
+  /** The span's local root, if the span has been seen. */
+  peekRoot(span: SpanLike): LocalRoot | undefined {
+    return (span as TrackedSpan)[LOCAL_ROOT];
   }
 
-  /** The span's sample context, creating it on first sight. */
+  /** The span's sample context, made on first activation. */
   contextOf(span: SpanLike): SampleContext {
-    const known = this.bySpan.get(span);
+    const tracked = span as TrackedSpan;
+    return (tracked[SAMPLE_CONTEXT] ??= newSampleContext(span, this.localRootOf(tracked)));
+  }
+
+  private localRootOf(span: TrackedSpan): LocalRoot {
+    const known = span[LOCAL_ROOT];
     if (known) return known;
+    // Not seen at onStart: zero-code, or a span started before the profiler. Infer from the parent's id.
     const parentId = localParentSpanId(span);
-    const parentContext = parentId === undefined ? undefined : this.recentById.get(parentId);
-    // A local parent we have not seen: the best root we know is the span itself.
-    return this.add(span, parentContext?.root);
+    return this.setRoot(span, parentId === undefined ? undefined : this.recentById.get(parentId));
   }
 
-  private add(span: SpanLike, root: LocalRoot | undefined): SampleContext {
-    const sampleContext = newSampleContext(span, root ?? localRootOf(span));
-    this.bySpan.set(span, sampleContext);
-    if (this.inferParents) this.remember(span.spanContext().spanId, sampleContext);
-    if (root === undefined) this.onLocalRoot(sampleContext.root);
-    return sampleContext;
+  private setRoot(span: TrackedSpan, parentRoot: LocalRoot | undefined): LocalRoot {
+    const root = parentRoot ?? localRootOf(span);
+    span[LOCAL_ROOT] = root;
+    if (this.inferParents) this.remember(span.spanContext().spanId, root);
+    if (parentRoot === undefined) this.onLocalRoot(root);
+    return root;
   }
 
-  private remember(spanId: string, sampleContext: SampleContext): void {
-    if (this.recentById.size >= RECENT_SPANS) {
-      const oldest = this.recentById.keys().next().value;
-      if (oldest !== undefined) this.recentById.delete(oldest);
-    }
-    this.recentById.set(spanId, sampleContext);
+  /** Remembers a span's root by its id, forgetting the oldest beyond RECENT_SPANS (a ring: O(1)). */
+  private remember(spanId: string, root: LocalRoot): void {
+    const evicted = this.recentRing[this.recentNext];
+    if (evicted !== undefined) this.recentById.delete(evicted);
+    this.recentRing[this.recentNext] = spanId;
+    this.recentNext = (this.recentNext + 1) % RECENT_SPANS;
+    this.recentById.set(spanId, root);
   }
 
   /** A span processor gives exact parents from now on: stop remembering spans by id. */
   stopInferringParents(): void {
     this.inferParents = false;
     this.recentById.clear();
+    this.recentRing.fill(undefined);
   }
 }
