@@ -33,6 +33,17 @@ function nsPerSwitch(ctxA: Context, ctxB: Context): number {
   return ((performance.now() - start) * 1e6) / SWITCHES;
 }
 
+/** with() of the span that is already active (instrumentations do it all the time): no switch. */
+function nsPerSameSpanWith(ctxA: Context): number {
+  return context.with(ctxA, () => {
+    const start = performance.now();
+    let acc = 0;
+    for (let i = 0; i < SWITCHES; i++) acc += context.with(ctxA, one);
+    if (acc !== SWITCHES) throw new Error('lost calls');
+    return ((performance.now() - start) * 1e6) / SWITCHES;
+  });
+}
+
 async function awaits(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await Promise.resolve();
 }
@@ -81,7 +92,7 @@ async function main(): Promise<void> {
   const spanB = tracer.startSpan('b');
   const ctxA = trace.setSpan(context.active(), spanA);
   const ctxB = trace.setSpan(context.active(), spanB);
-  const results = { switchBase: [] as number[], switchProf: [] as number[], awaitBase: [] as number[], awaitProf: [] as number[], spanBase: [] as number[], spanProf: [] as number[], spanZero: [] as number[] };
+  const results = { switchBase: [] as number[], switchProf: [] as number[], sameBase: [] as number[], sameProf: [] as number[], awaitBase: [] as number[], awaitProf: [] as number[], spanBase: [] as number[], spanProf: [] as number[], spanZero: [] as number[] };
   let check = '';
   try {
     for (let round = -1; round < rounds; round++) {
@@ -89,12 +100,14 @@ async function main(): Promise<void> {
         if (profiled) profiler.start();
         if (profiled !== hookInstalled()) throw new Error(`hook installed: ${hookInstalled()}, profiler running: ${profiled}`);
         const perSwitch = nsPerSwitch(ctxA, ctxB);
+        const perSame = nsPerSameSpanWith(ctxA);
         const perAwait = await nsPerAwait(ctxA);
         const perSpan = nsPerSpan(tracer);
         if (profiled && round === 0) check = await sampledSpanIds(ctxA);
         if (profiled) await profiler.stop();
         if (round < 0) continue; // warm-up round
         (profiled ? results.switchProf : results.switchBase).push(perSwitch);
+        (profiled ? results.sameProf : results.sameBase).push(perSame);
         (profiled ? results.awaitProf : results.awaitBase).push(perAwait);
         (profiled ? results.spanProf : results.spanBase).push(perSpan);
       }
@@ -116,6 +129,7 @@ async function main(): Promise<void> {
   console.log('');
   printTable(RATIO_HEADER, [
     ratioRow('ns per context.with() switch', results.switchBase, results.switchProf, 1),
+    ratioRow('ns per with() of the active span (no switch)', results.sameBase, results.sameProf, 1),
     ratioRow('ns per await in an active span', results.awaitBase, results.awaitProf, 1),
     ratioRow('ns per span (start, with(), end)', results.spanBase, results.spanProf, 1),
     ratioRow('ns per span, zero-code (no processor)', results.spanBase, results.spanZero, 1),
