@@ -1,8 +1,7 @@
 import * as os from 'node:os';
 import type { Attributes } from '@opentelemetry/api';
 import { parseAgentAddress, defaultAgentSocket, type AgentAddress } from './export/agent-address.js';
-import { ProfilerConfigError } from './config-error.js';
-import { PROBE_VERSION } from './version.js';
+import { configError } from './config-error.js';
 
 /** Options of `new Profiler(options)`. Every option is optional. */
 export interface ProfilerOptions {
@@ -72,21 +71,6 @@ export interface ProfilerConfig {
 }
 
 export const DEFAULT_APPLICATION_NAME = 'my-node-app';
-
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-export function configError(option: string, value: unknown, expected: string): ProfilerConfigError {
-  return new ProfilerConfigError(`blackfire-otel-profiler: ${option} must be ${expected}, got ${describe(value)}`);
-}
 
 function positiveNumber(option: string, value: unknown, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
@@ -196,5 +180,3 @@ export function resolveConfig(options: ProfilerOptions = {}, env: NodeJS.Process
     nodeMajor,
   };
 }
-
-export { PROBE_VERSION, ProfilerConfigError };

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { resolveConfig, PROBE_VERSION, type ProfilerConfig, type ProfilerOptions } from './config.js';
+import { resolveConfig, type ProfilerConfig, type ProfilerOptions } from './config.js';
+import { PROBE_VERSION } from './version.js';
 import { profilerDiag, RateLimitedLog } from './diag.js';
 import { TimeSampler } from './collect/time-sampler.js';
 import { HeapSampler } from './collect/heap-sampler.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { resolveConfig, ProfilerConfigError } from '../src/config';
+import { resolveConfig } from '../src/config';
+import { ProfilerConfigError } from '../src/config-error';
 
 const env = {};
 

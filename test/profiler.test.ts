@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Profiler } from '../src/profiler';
-import { PROBE_VERSION } from '../src/config';
+import { PROBE_VERSION } from '../src/version';
 import type { ReceivedUpload } from '../src/agent/upload-check';
 import { startTestAgent, type TestAgent } from './helpers/agent';
 import { sampleTypesOf, total, totalFor } from './helpers/pprof';

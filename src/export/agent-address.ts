@@ -1,4 +1,4 @@
-import { ProfilerConfigError } from '../config-error.js';
+import { configError, type ProfilerConfigError } from '../config-error.js';
 
 /** Where the agent listens: a unix socket path, or an HTTP(S) base URL. */
 export type AgentAddress =
@@ -17,9 +17,7 @@ export function defaultAgentSocket(platform: NodeJS.Platform, arch: string): str
 }
 
 function invalid(option: string, value: unknown, why: string): ProfilerConfigError {
-  return new ProfilerConfigError(
-    `blackfire-otel-profiler: ${option} must be a unix://, tcp://, http:// or https:// address (${why}), got ${JSON.stringify(value)}`,
-  );
+  return configError(option, value, `a unix://, tcp://, http:// or https:// address (${why})`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as yaml from 'yaml';
-import { configError, type ProfilerOptions } from '../config.js';
+import { configError } from '../config-error.js';
+import type { ProfilerOptions } from '../config.js';
 
 /** `distribution.blackfire` keys (snake_case, as in the OTel configuration schema) and the options they set. */
 const KEYS: Record<string, keyof ProfilerOptions> = {

@@ -1,5 +1,5 @@
 import { trace, type Attributes, type Context } from '@opentelemetry/api';
-import { configError } from '../config.js';
+import { configError } from '../config-error.js';
 import type { GenerateLabels } from '../collect/pprof-bindings.js';
 import { ContextHook, NO_SPAN } from './context-hook.js';
 import { EndpointCounts } from './endpoint-counts.js';

@@ -1,6 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import { detectResources, envDetector } from '@opentelemetry/resources';
-import { configError } from '../config.js';
+import { configError } from '../config-error.js';
 import { profilerDiag } from '../diag.js';
 
 /** What the profiler reads of an OTel resource (`@opentelemetry/resources` 2.x and 3.x). */
