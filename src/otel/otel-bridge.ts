@@ -38,7 +38,6 @@ export class OtelBridge {
   private readonly hook: ContextHook;
   private enabled = false;
   private processorSeen = false;
-  private periodNumber = 0;
 
   constructor(options: OtelBridgeOptions) {
     this.resourceLabelPatterns = validateResourceLabels(options.resourceLabels);
@@ -78,20 +77,21 @@ export class OtelBridge {
     if (this.registry.peekRoot(span)?.span === span) this.countEndpoint(span);
   }
 
-  /** Labels of one sample, built once per span and period (the endpoint may be known only late). */
+  /**
+   * Labels of one sample, at rotation. Built once per span when its local root has ended; while the root is
+   * still open its route may yet be set, so they are built again.
+   */
   readonly generateLabels: GenerateLabels = ({ context }) => {
     const sampleContext = context?.context as SampleContext | undefined;
     if (sampleContext === undefined || sampleContext === NO_SPAN || sampleContext.root === undefined) return {};
-    if (sampleContext.labelsPeriod !== this.periodNumber) {
-      sampleContext.labels = sampleLabels(sampleContext);
-      sampleContext.labelsPeriod = this.periodNumber;
-    }
-    return sampleContext.labels as Record<string, string | number>;
+    if (sampleContext.labels) return sampleContext.labels as Record<string, string | number>;
+    const labels = sampleLabels(sampleContext);
+    if (sampleContext.root.span.ended === true) sampleContext.labels = labels;
+    return labels as Record<string, string | number>;
   };
 
-  /** The period's endpoint counts; also opens a new period for label memoisation. */
+  /** The period's endpoint counts; the next period starts from zero. */
   takeEndpointCounts(): Record<string, number> {
-    this.periodNumber++;
     return this.endpoints.take();
   }
 

@@ -8,6 +8,8 @@ export interface SpanLike {
   readonly attributes?: Attributes;
   /** SDK >= 2: the parent's context; undefined for a root span. */
   readonly parentSpanContext?: SpanContext;
+  /** True once the span has ended: its attributes no longer change. */
+  readonly ended?: boolean;
   /** SDK 1.x spelling. */
   readonly parentSpanId?: string;
   setAttribute?(key: string, value: string): unknown;
@@ -30,9 +32,8 @@ export interface SampleContext {
   readonly traceId: string;
   readonly root: LocalRoot;
   spanIdNum?: bigint;
-  /** Labels memoised for the period numbered `labelsPeriod`. */
+  /** Labels, kept once the local root has ended (its endpoint can no longer change). */
   labels?: Record<string, string | bigint> | undefined;
-  labelsPeriod?: number;
 }
 
 /** The span id (16 hex) as the unsigned 64-bit number Datadog's format uses for `span id` labels. */
