@@ -246,8 +246,9 @@ export class Profiler {
     const t0 = performance.now();
     // At most half the upload's time budget: the upload itself must still fit in it.
     await this.otel.resource.settle(Math.min(this.config.uploadTimeoutMillis / 2, 5_000));
+    const applicationName = this.applicationName;
     const defaults = defaultTags({
-      applicationName: this.applicationName,
+      applicationName,
       hostname: this.config.hostname,
       probeVersion: PROBE_VERSION,
       nodeVersion: process.version,
@@ -256,7 +257,7 @@ export class Profiler {
       projectId: this.config.projectId,
     });
     const upload = await buildUpload(period, {
-      applicationName: this.applicationName,
+      applicationName,
       tags: mergeTags(defaults, this.otel.resourceLabels(), this.config.userLabels),
       processStartMillis: this.processStartMillis,
       probeVersion: PROBE_VERSION,
