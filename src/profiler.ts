@@ -5,6 +5,8 @@ import { profilerDiag, RateLimitedLog } from './diag.js';
 import { TimeSampler } from './collect/time-sampler.js';
 import { HeapSampler } from './collect/heap-sampler.js';
 import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
+import { contextStoreUnavailable } from './collect/context-store.js';
+import type { HandOffMode } from './collect/time-sampler.js';
 import { buildUpload, type CollectedPeriod } from './profile/upload-builder.js';
 import { defaultTags, mergeTags } from './profile/tags.js';
 import { BlackfireExporter, type EncodedUpload, type ExportResult } from './export/blackfire-exporter.js';
@@ -22,6 +24,22 @@ export interface ProfilerStats {
   lastRotationMillis: number;
   /** Time from the end of the last rotation until its pprofs were encoded and gzipped (mostly off the main thread). */
   lastEncodeMillis: number;
+  /** How the active span reaches the sampler here. */
+  spanHandOff: HandOffMode;
+  /** Context holders alive now (the `context-store` hand-off, while sampling): one per live context with a span. */
+  liveContextHolders: number | undefined;
+}
+
+/**
+ * The fastest span hand-off this runtime allows: the context store on AsyncContextFrame (Node >= 24, or 22 with
+ * `--experimental-async-context-frame`) when the addon's internals are what we rely on, else the public API.
+ */
+function chooseHandOff(): HandOffMode {
+  if (!isAsyncContextFrameActive()) return 'async-hooks';
+  const unavailable = contextStoreUnavailable();
+  if (unavailable === undefined) return 'context-store';
+  profilerDiag().info(`span hand-off through the public @datadog/pprof API (slower per span switch): ${unavailable}`);
+  return 'run-with-context';
 }
 
 const RUNNING = Symbol.for('blackfire-otel-profiler.running');
@@ -38,13 +56,13 @@ export class Profiler {
   private readonly encoding = new Set<Promise<void>>();
   private readonly processStartMillis = Date.now() - performance.now();
   private readonly otel: OtelBridge;
-  private readonly useAsyncContextFrame = isAsyncContextFrameActive();
+  private readonly handOff: HandOffMode = chooseHandOff();
   private processor: ProfilerSpanProcessor | undefined;
   private running = false;
   private periodStartMillis = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly statsValue: ProfilerStats = {
+  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders'> = {
     periodsCollected: 0,
     uploadsSucceeded: 0,
     uploadsFailed: 0,
@@ -76,7 +94,7 @@ export class Profiler {
     this.timeSampler = new TimeSampler({
       samplingIntervalMicros: this.config.samplingIntervalMicros,
       periodMillis: this.config.periodMillis,
-      useAsyncContextFrame: this.useAsyncContextFrame,
+      handOff: this.handOff,
     });
     this.heapSampler = new HeapSampler({
       heapIntervalBytes: this.config.heapIntervalBytes,
@@ -86,7 +104,7 @@ export class Profiler {
     this.otel = new OtelBridge({
       resource: options.resource,
       resourceLabels: options.resourceLabels,
-      useAsyncContextFrame: this.useAsyncContextFrame,
+      handOff: this.handOff,
     });
   }
 
@@ -104,7 +122,7 @@ export class Profiler {
   }
 
   stats(): ProfilerStats {
-    return { ...this.statsValue };
+    return { ...this.statsValue, spanHandOff: this.handOff, liveContextHolders: this.timeSampler.liveHolders() };
   }
 
   /**
@@ -144,7 +162,7 @@ export class Profiler {
     }
     global[RUNNING] = this;
     this.running = true;
-    this.otel.enable();
+    this.otel.enable(this.timeSampler.holders);
     this.periodStartMillis = Date.now();
     this.scheduleRotation();
     process.on('beforeExit', this.onBeforeExit);
@@ -277,7 +295,7 @@ export class Profiler {
       heap_stack_depth: c.heapStackDepth,
       allocation_profiling:
         c.allocationProfiling === 'unavailable' ? `unavailable: needs Node.js >= 26 (runtime ${process.version})` : c.allocationProfiling,
-      span_context_handoff: this.useAsyncContextFrame ? 'async-context-frame' : 'async-hooks',
+      span_context_handoff: this.handOff,
     };
   }
 

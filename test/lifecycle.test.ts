@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Profiler } from '../src/profiler';
-import { heapBindings, timeBindings } from '../src/collect/pprof-bindings';
+import { heapBindings } from '../src/collect/pprof-bindings';
+import { timeSamplingActive } from '../src/collect/time-sampler';
 import type { ReceivedUpload } from '../src/agent/upload-check';
 import { startTestAgent } from './helpers/agent';
 import { totalFor } from './helpers/pprof';
@@ -25,7 +26,7 @@ test('constructing a Profiler starts nothing: no sampling, no hook, no upload', 
   try {
     const idle = new Profiler({ applicationName: 'built-only', agentSocket: agent.address, periodMillis: 200 });
     assert.equal(idle.isRunning, false);
-    assert.equal(timeBindings.isStarted(), false, 'the time profiler must not be started by the constructor');
+    assert.equal(timeSamplingActive(), false, 'the time profiler must not be started by the constructor');
     assert.throws(() => heapBindings.profile(), /not enabled/, 'the heap profiler must not be started by the constructor');
     assert.equal(process.listenerCount('beforeExit'), listeners);
     await sleep(500); // more than a period: a timer started by the constructor would have rotated by now
@@ -50,14 +51,14 @@ test('start() twice is a no-op; stop() twice (concurrently, then again) is fine'
     await sleep(300);
     profiler.start();
     assert.equal(profiler.isRunning, true);
-    assert.equal(timeBindings.isStarted(), true);
+    assert.equal(timeSamplingActive(), true);
     assert.equal(process.listenerCount('beforeExit'), listeners + 1, 'one beforeExit hook, not one per start()');
     const first = profiler.stop();
     const second = profiler.stop();
     await Promise.all([first, second]);
     await profiler.stop();
     assert.equal(profiler.isRunning, false);
-    assert.equal(timeBindings.isStarted(), false);
+    assert.equal(timeSamplingActive(), false);
     assert.equal(process.listenerCount('beforeExit'), listeners, 'stop() removes the beforeExit hook');
     assert.deepEqual(agent.rejections, []);
     assert.equal(agent.uploads.length, 1, 'one period, one upload, however many stop() calls');
@@ -111,7 +112,7 @@ test(
       await profiler.stop();
       await first;
       assert.equal(profiler.isRunning, false, 'the awaited stop() left the restarted profiler running');
-      assert.equal(timeBindings.isStarted(), false);
+      assert.equal(timeSamplingActive(), false);
       assert.equal(agent.uploads.length, 2, 'one upload per run');
     } finally {
       await profiler.stop();
@@ -156,7 +157,7 @@ test('a second Profiler cannot start while one runs: the error names the running
     );
     assert.equal(second.isRunning, false);
     assert.equal(first.isRunning, true, 'the failed start() leaves the running profiler alone');
-    assert.equal(timeBindings.isStarted(), true);
+    assert.equal(timeSamplingActive(), true);
     await first.stop();
     // Once the first one stopped, the second one may start.
     second.start();

@@ -3,8 +3,11 @@
  * see (and stub) exactly what the profiler asks of the sampler, and nothing else imports the addon.
  */
 import * as pprof from '@datadog/pprof';
-// A deep import: @datadog/pprof does not re-export its AsyncContextFrame detector from its index.
+// Deep imports, below the public API of the exact @datadog/pprof version package.json pins: its AsyncContextFrame
+// detector, and the native TimeProfiler with its serializer (checked by `nativeTimeBindings.missing()`).
 import * as acf from '@datadog/pprof/out/src/async-context-frame.js';
+import * as timeProfilerModule from '@datadog/pprof/out/src/time-profiler-bindings.js';
+import * as serializerModule from '@datadog/pprof/out/src/profile-serializer.js';
 import type { Profile } from 'pprof-format';
 
 export type { Profile };
@@ -72,3 +75,73 @@ export function isAsyncContextFrameActive(): boolean {
   asyncContextFrameActive ??= acf.isAsyncContextFrameActive();
   return asyncContextFrameActive;
 }
+
+/** The native TimeProfiler of @datadog/pprof, driven directly by the context store (see context-store.ts). */
+export interface NativeTimeProfiler {
+  start(): void;
+  /** The raw V8 profile of the period; with `restart`, sampling goes on with no gap. */
+  stop(restart: boolean): unknown;
+  /** A holder the signal handler reads when it is the store of the profiler's CPED key. `holder[0]` is `value`. */
+  createContextHolder(value: object | undefined): object;
+  v8ProfilerStuckEventLoopDetected(): number;
+  readonly metrics: { usedAsyncContextCount: number; totalAsyncContextCount: number };
+}
+
+export interface NativeTimeProfilerOptions {
+  samplingIntervalMicros: number;
+  durationMillis: number;
+  /** The AsyncLocalStorage whose stores the sampler reads (holders only; anything else is ignored). */
+  cpedKey: object;
+  isMainThread: boolean;
+}
+
+type TimeProfilerConstructor = new (options: Record<string, unknown>) => NativeTimeProfiler;
+type SerializeTimeProfile = (
+  raw: unknown,
+  intervalMicros: number,
+  sourceMapper: undefined,
+  recomputeSamplingInterval: boolean,
+  generateLabels: GenerateLabels | undefined,
+) => Profile;
+
+const PROFILER_METHODS = ['start', 'stop', 'createContextHolder', 'v8ProfilerStuckEventLoopDetected'] as const;
+
+export const nativeTimeBindings = {
+  /**
+   * What is missing of the internals the context store relies on (TimeProfiler with createContextHolder, the
+   * time profile serializer), or undefined when they are all there. Anything missing: the public API path runs.
+   */
+  missing(): string | undefined {
+    const TimeProfiler = (timeProfilerModule as { TimeProfiler?: unknown }).TimeProfiler;
+    if (typeof TimeProfiler !== 'function') return 'time-profiler-bindings.js exports no TimeProfiler constructor';
+    const prototype = (TimeProfiler as { prototype?: Record<string, unknown> }).prototype ?? {};
+    const absent = PROFILER_METHODS.filter((name) => typeof prototype[name] !== 'function');
+    if (absent.length > 0) return `TimeProfiler lacks ${absent.join(', ')}`;
+    const serialize = (serializerModule as { serializeTimeProfile?: unknown }).serializeTimeProfile;
+    if (typeof serialize !== 'function') return 'profile-serializer.js exports no serializeTimeProfile';
+    // (prof, intervalMicros, sourceMapper, recomputeSamplingInterval = false, generateLabels, ...): 3 before the defaults.
+    if (serialize.length !== 3) return `serializeTimeProfile takes ${serialize.length} leading parameters, not 3 (its signature changed)`;
+    return undefined;
+  },
+  create(options: NativeTimeProfilerOptions): NativeTimeProfiler {
+    const TimeProfiler = timeProfilerModule.TimeProfiler as TimeProfilerConstructor;
+    // The native constructor checks every option's type strictly.
+    return new TimeProfiler({
+      intervalMicros: options.samplingIntervalMicros,
+      durationMillis: options.durationMillis,
+      withContexts: true,
+      collectCpuTime: true,
+      collectAsyncId: false,
+      useCPED: true,
+      CPEDKey: options.cpedKey,
+      isMainThread: options.isMainThread,
+      workaroundV8Bug: true,
+      lineNumbers: false,
+    });
+  },
+  /** The period's pprof Profile from the raw V8 profile, with `generateLabels` run once per sample context. */
+  serialize(raw: unknown, samplingIntervalMicros: number, generateLabels?: GenerateLabels): Profile {
+    const serialize = serializerModule.serializeTimeProfile as SerializeTimeProfile;
+    return serialize(raw, samplingIntervalMicros, undefined, true, generateLabels);
+  },
+};

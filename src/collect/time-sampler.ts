@@ -1,31 +1,85 @@
-import { timeBindings, type GenerateLabels, type Profile } from './pprof-bindings.js';
+import { nativeTimeBindings, timeBindings, type GenerateLabels, type Profile } from './pprof-bindings.js';
+import { contextStorage, contextStoreUnavailable, rotateStoreProfiler, startStoreProfiler, storeProfilerRunning, type ContextHolders, type StoreProfiler } from './context-store.js';
+
+/**
+ * How the active span reaches the sampler:
+ * - `context-store`: the context manager's storage is the sampler's CPED key (one `AsyncLocalStorage.run` per switch);
+ * - `run-with-context`: the public API's `time.runWithContext` inside the context manager's `with()`;
+ * - `async-hooks`: no AsyncContextFrame (Node 20, 22 without the flag): `time.setContext` at every async callback.
+ */
+export type HandOffMode = 'context-store' | 'run-with-context' | 'async-hooks';
 
 export interface TimeSamplerOptions {
   samplingIntervalMicros: number;
   periodMillis: number;
-  useAsyncContextFrame: boolean;
+  handOff: HandOffMode;
 }
 
 /** Wall time and CPU time per stack (`wall.pprof`), sampled by V8's CPU profiler through @datadog/pprof. */
 export class TimeSampler {
+  private storeProfiler: StoreProfiler | undefined;
+  private publicStarted = false;
+
   constructor(private readonly options: TimeSamplerOptions) {}
 
+  /** The sampler keeps per-sample contexts for about 2 x durationMillis: give a late rotation a period of headroom. */
+  private get durationMillis(): number {
+    return Math.max(2 * this.options.periodMillis, 10_000);
+  }
+
   start(): void {
+    if (this.options.handOff === 'context-store') {
+      this.storeProfiler = startStoreProfiler(this.options.samplingIntervalMicros, this.durationMillis);
+      return;
+    }
     timeBindings.start({
       samplingIntervalMicros: this.options.samplingIntervalMicros,
-      // The sampler keeps per-sample contexts for about 2 x durationMillis; a rotation that runs late must
-      // not lose samples, so give it twice the period of headroom.
-      durationMillis: Math.max(2 * this.options.periodMillis, 10_000),
-      useAsyncContextFrame: this.options.useAsyncContextFrame,
+      durationMillis: this.durationMillis,
+      useAsyncContextFrame: this.options.handOff === 'run-with-context',
     });
+    this.publicStarted = true;
+  }
+
+  /** The holders of the running sampler (context-store hand-off only). */
+  get holders(): ContextHolders | undefined {
+    return this.storeProfiler;
+  }
+
+  /** Live context holders (context-store hand-off), for stats and the bench; undefined otherwise. */
+  liveHolders(): number | undefined {
+    return this.storeProfiler?.liveHolders();
   }
 
   /** Ends the current period and returns its profile; with `restart`, the next period starts with no gap. */
   rotate(restart: boolean, generateLabels?: GenerateLabels): Profile {
+    const profiler = this.storeProfiler;
+    if (profiler !== undefined) {
+      if (!restart) this.storeProfiler = undefined;
+      const raw = rotateStoreProfiler(profiler, restart);
+      return nativeTimeBindings.serialize(raw, this.options.samplingIntervalMicros, generateLabels);
+    }
+    if (!restart) this.publicStarted = false;
     return timeBindings.stop(restart, generateLabels);
   }
 
   isStarted(): boolean {
-    return timeBindings.isStarted();
+    return this.storeProfiler !== undefined || (this.publicStarted && timeBindings.isStarted());
   }
+}
+
+/**
+ * The sample context a sample taken now would carry, whichever hand-off runs (tests and benchmarks check the
+ * hand-off with it): the holder's value in the context store, else the public API's current context.
+ */
+export function sampleContextNow(): object | undefined {
+  if (contextStoreUnavailable() === undefined) {
+    const store = contextStorage().getStore() as Record<number, object | undefined> | undefined;
+    if (store !== undefined && Object.hasOwn(store, 0)) return store[0];
+  }
+  return timeBindings.isStarted() ? timeBindings.getContext() : undefined;
+}
+
+/** Whether wall/CPU sampling runs in this thread, whichever engine runs it. */
+export function timeSamplingActive(): boolean {
+  return storeProfilerRunning() || timeBindings.isStarted();
 }

@@ -3,7 +3,10 @@ import { context as contextApi, trace, type Context, type ContextManager, type S
 
 type ContextAPI = typeof contextApi;
 import { timeBindings } from '../collect/pprof-bindings.js';
+import type { ContextHolders } from '../collect/context-store.js';
+import type { HandOffMode } from '../collect/time-sampler.js';
 import type { SampleContext } from './span-context.js';
+import { holderStoreOf, isStorageManager, patchStorageManager, plainStore, type StoreOf, type StorePatch } from './context-store-hook.js';
 
 /** The sample context of "no span": samples taken under it carry no span labels. */
 export const NO_SPAN: object = Object.freeze({});
@@ -22,8 +25,8 @@ interface HookedManager extends Omit<ContextManager, 'with'> {
 export interface ContextHookOptions {
   /** The sample context of a recording span (created on first sight). */
   sampleContextOf(span: Span): SampleContext;
-  /** Node >= 24 (AsyncContextFrame): contexts follow async continuations by themselves. */
-  useAsyncContextFrame: boolean;
+  /** How the span reaches the sampler (see HandOffMode). */
+  handOff: HandOffMode;
 }
 
 function globalContextManager(): HookedManager | undefined {
@@ -32,11 +35,14 @@ function globalContextManager(): HookedManager | undefined {
 }
 
 /**
- * Hands the active OpenTelemetry span over to the sampler at every context switch, by wrapping the global
- * context manager's `with()` (what `context.with`, `startActiveSpan` and `bind` all go through).
- * - AsyncContextFrame (Node >= 24, `useCPED`): `with()` runs inside `time.runWithContext`, so the sample
- *   context lives in the same frame as the OTel context and follows awaits, timers and emitters for free.
- * - Otherwise: `with()` sets the context for its synchronous extent, and an async_hooks `before` hook sets
+ * Hands the active OpenTelemetry span over to the sampler at every context switch, through the global context
+ * manager (its `with()` is what `context.with`, `startActiveSpan` and `bind` all go through).
+ * - `context-store` (AsyncContextFrame): an `AsyncLocalStorageContextManager` keeps its contexts in the sampler's
+ *   storage, one holder per context (context-store-hook.ts): a switch costs what it costs without a profiler.
+ *   Any other manager's `with()` runs inside one `run` of that storage.
+ * - `run-with-context` (AsyncContextFrame, the addon's internals absent): `with()` runs inside the public
+ *   `time.runWithContext`, a second `run` and a new holder per switch.
+ * - `async-hooks`: `with()` sets the context for its synchronous extent, and an async_hooks `before` hook sets
  *   it again when each async callback runs (and `after` clears it): correct, but paid per callback.
  */
 export class ContextHook {
@@ -49,6 +55,10 @@ export class ContextHook {
   private pollTimer: NodeJS.Timeout | undefined;
   private setGlobalWrapper: ContextAPI['setGlobalContextManager'] | undefined;
   private restoreSetGlobal: (() => void) | undefined;
+  private holders: ContextHolders | undefined;
+  /** The store of a context (context-store hand-off): holders while active. */
+  private storeOf: StoreOf = plainStore;
+  private storePatch: StorePatch | undefined;
 
   constructor(private readonly options: ContextHookOptions) {}
 
@@ -56,9 +66,17 @@ export class ContextHook {
     return this.manager !== undefined;
   }
 
-  /** Starts handing spans over: now if a global context manager is registered, else when one is. */
-  enable(): void {
+  /**
+   * Starts handing spans over: now if a global context manager is registered, else when one is. The
+   * context-store hand-off needs the running sampler's holders.
+   */
+  enable(holders?: ContextHolders): void {
     if (this.active) return;
+    if (this.options.handOff === 'context-store') {
+      if (holders === undefined) throw new Error('the context-store hand-off needs the sampler\'s context holders');
+      this.holders = holders;
+      this.storeOf = holderStoreOf(holders, (span) => this.options.sampleContextOf(span));
+    }
     this.active = true;
     this.installOnGlobal();
     // An SDK started after the profiler registers its context manager later: catch that moment.
@@ -98,6 +116,10 @@ export class ContextHook {
     clearTimeout(this.pollTimer);
     this.asyncHook?.disable();
     this.asyncHook = undefined;
+    if (this.storePatch?.storeOf === this.storeOf) this.storePatch.storeOf = plainStore;
+    this.storePatch = undefined;
+    this.storeOf = plainStore;
+    this.holders = undefined;
     const manager = this.manager;
     this.manager = undefined;
     if (manager?.[HOOKED] && manager.with === manager[HOOKED].wrapper) {
@@ -113,21 +135,42 @@ export class ContextHook {
     const manager = globalContextManager();
     if (!this.active || !manager) return false;
     if (manager === this.manager) return true;
+    if (this.holders !== undefined && isStorageManager(manager as ContextManager)) {
+      this.storePatch = patchStorageManager(manager as never, this.holders.storage);
+      this.storePatch.storeOf = this.storeOf;
+      this.manager = manager;
+      return true;
+    }
     const hooked = manager[HOOKED];
     if (hooked && hooked.owner !== this) return false; // another copy of the profiler hands spans over on it
     if (hooked) {
       // Our wrapper, left in place under someone else's: it works again now that we are active.
       this.manager = manager;
-      if (!this.options.useAsyncContextFrame) this.enableAsyncHook(manager);
+      if (this.options.handOff === 'async-hooks') this.enableAsyncHook(manager);
       return true;
     }
     const original = manager.with;
-    const wrapper = this.options.useAsyncContextFrame ? this.cpedWith(original) : this.fallbackWith(original);
-    manager[HOOKED] = { original, wrapper, owner: this };
-    manager.with = wrapper;
+    manager[HOOKED] = { original, wrapper: this.wrap(original), owner: this };
+    manager.with = manager[HOOKED].wrapper;
     this.manager = manager;
-    if (!this.options.useAsyncContextFrame) this.enableAsyncHook(manager);
+    if (this.options.handOff === 'async-hooks') this.enableAsyncHook(manager);
     return true;
+  }
+
+  private wrap(original: WithFn): WithFn {
+    if (this.options.handOff === 'context-store') return this.storeWith(original);
+    return this.options.handOff === 'run-with-context' ? this.cpedWith(original) : this.fallbackWith(original);
+  }
+
+  /** Context store, a manager we cannot patch: its `with()` inside one `run` of the sampler's storage. */
+  private storeWith(original: WithFn): WithFn {
+    const hook = this;
+    return function withStoreAround(this: ContextManager, ctx, fn, thisArg, ...args) {
+      const storage = hook.holders?.storage;
+      const store = hook.storeOf(ctx);
+      if (!hook.active || storage === undefined || storage.getStore() === store) return original.call(this, ctx, fn, thisArg, ...args);
+      return storage.run(store, () => original.call(this, ctx, fn, thisArg, ...args));
+    };
   }
 
   private sampleContextFor(ctx: Context): object {

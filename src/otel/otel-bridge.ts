@@ -1,10 +1,12 @@
 import { trace, type Attributes, type Context } from '@opentelemetry/api';
 import { configError } from '../config-error.js';
 import type { GenerateLabels } from '../collect/pprof-bindings.js';
+import type { ContextHolders } from '../collect/context-store.js';
+import type { HandOffMode } from '../collect/time-sampler.js';
 import { ContextHook, NO_SPAN } from './context-hook.js';
 import { EndpointCounts } from './endpoint-counts.js';
 import { isResourceLike, ResourceSource, selectResourceLabels, validateResourceLabels, type ResourceLike } from './resource.js';
-import { endpointOf, rootSpanIdNum, sampleLabels, type LocalRoot, type SampleContext, type SpanLike } from './span-context.js';
+import { endpointOf, sampleLabels, spanIdToNum, type SampleContext, type SpanLike } from './span-context.js';
 import { SpanRegistry } from './span-registry.js';
 
 /**
@@ -17,7 +19,7 @@ export const PROFILE_ATTRIBUTE = 'blackfire.profile.local_root_span_id';
 export interface OtelBridgeOptions {
   resource?: ResourceLike | Attributes | undefined;
   resourceLabels?: readonly string[] | undefined;
-  useAsyncContextFrame: boolean;
+  handOff: HandOffMode;
 }
 
 type EndableSpan = SpanLike & { end?: (...args: unknown[]) => unknown };
@@ -44,14 +46,15 @@ export class OtelBridge {
     this.resource = new ResourceSource(readResourceOption(options.resource));
     this.hook = new ContextHook({
       sampleContextOf: (span) => this.registry.contextOf(span),
-      useAsyncContextFrame: options.useAsyncContextFrame,
+      handOff: options.handOff,
     });
     this.registry.onLocalRoot = (root) => this.onLocalRoot(root);
   }
 
-  enable(): void {
+  /** Starts the span hand-off; the context-store hand-off needs the running sampler's holders. */
+  enable(holders?: ContextHolders): void {
     this.enabled = true;
-    this.hook.enable();
+    this.hook.enable(holders);
   }
 
   disable(): void {
@@ -74,20 +77,17 @@ export class OtelBridge {
   /** From the span processor: counts finished local-root server spans per endpoint. */
   onSpanEnd(span: SpanLike): void {
     if (!this.enabled) return;
-    if (this.registry.peekRoot(span)?.span === span) this.countEndpoint(span);
+    if (this.registry.peekRoot(span) === span) this.countEndpoint(span);
   }
 
   /**
-   * Labels of one sample, at rotation. Built once per span when its local root has ended; while the root is
-   * still open its route may yet be set, so they are built again.
+   * Labels of one sample, at rotation: its span's, built once per span and period (kept once the local root has
+   * ended; while it is open its route may yet be set). Samples outside spans carry none.
    */
   readonly generateLabels: GenerateLabels = ({ context }) => {
-    const sampleContext = context?.context as SampleContext | undefined;
-    if (sampleContext === undefined || sampleContext === NO_SPAN || sampleContext.root === undefined) return {};
-    if (sampleContext.labels) return sampleContext.labels as Record<string, string | number>;
-    const labels = sampleLabels(sampleContext);
-    if (sampleContext.root.span.ended === true) sampleContext.labels = labels;
-    return labels as Record<string, string | number>;
+    const span = context?.context as SampleContext | undefined;
+    if (span === undefined || span === NO_SPAN) return {};
+    return (sampleLabels(span) ?? {}) as Record<string, string | number>;
   };
 
   /** The period's endpoint counts; the next period starts from zero. */
@@ -104,9 +104,9 @@ export class OtelBridge {
     if (endpoint !== undefined) this.endpoints.count(endpoint);
   }
 
-  private onLocalRoot(root: LocalRoot): void {
-    const span = root.span as EndableSpan;
-    span.setAttribute?.(PROFILE_ATTRIBUTE, rootSpanIdNum(root).toString());
+  private onLocalRoot(root: SpanLike): void {
+    const span = root as EndableSpan;
+    span.setAttribute?.(PROFILE_ATTRIBUTE, spanIdToNum(span.spanContext().spanId).toString());
     if (this.processorSeen || typeof span.end !== 'function' || endpointOf(span) === undefined) return;
     // Zero-code start, no span processor: count the endpoint when the local root ends.
     const end = span.end;
