@@ -24,6 +24,8 @@ export interface ProfilerStats {
   lastRotationMillis: number;
   /** Time from the end of the last rotation until its pprofs were encoded and gzipped (mostly off the main thread). */
   lastEncodeMillis: number;
+  /** The last rotation's main-thread time by step (ms): V8 profiler stop/restart, pprof building, heap profile. */
+  lastRotationBreakdownMillis: { sampleStop: number; serialize: number; heapProfile: number };
   /** How the active span reaches the sampler here. */
   spanHandOff: HandOffMode;
   /** Context holders alive now (the `context-store` hand-off, while sampling): one per live context with a span. */
@@ -62,7 +64,8 @@ export class Profiler {
   private periodStartMillis = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders'> = {
+  private lastHeapProfileMillis = 0;
+  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis'> = {
     periodsCollected: 0,
     uploadsSucceeded: 0,
     uploadsFailed: 0,
@@ -122,7 +125,13 @@ export class Profiler {
   }
 
   stats(): ProfilerStats {
-    return { ...this.statsValue, spanHandOff: this.handOff, liveContextHolders: this.timeSampler.liveHolders() };
+    const { sampleStopMillis, serializeMillis } = this.timeSampler.lastRotation;
+    return {
+      ...this.statsValue,
+      lastRotationBreakdownMillis: { sampleStop: sampleStopMillis, serialize: serializeMillis, heapProfile: this.lastHeapProfileMillis },
+      spanHandOff: this.handOff,
+      liveContextHolders: this.timeSampler.liveHolders(),
+    };
   }
 
   /**
@@ -245,9 +254,12 @@ export class Profiler {
   private collect(final: boolean): CollectedPeriod {
     const t0 = performance.now();
     const wall = this.timeSampler.rotate(!final, this.otel.generateLabels);
+    const t1 = performance.now();
     const space = this.heapSampler.profile();
     const endMillis = Date.now();
-    this.statsValue.lastRotationMillis = performance.now() - t0;
+    const t2 = performance.now();
+    this.lastHeapProfileMillis = t2 - t1;
+    this.statsValue.lastRotationMillis = t2 - t0;
     this.statsValue.periodsCollected++;
     const period: CollectedPeriod = {
       startMillis: this.periodStartMillis,

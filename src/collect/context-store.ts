@@ -89,20 +89,21 @@ export function startStoreProfiler(samplingIntervalMicros: number, durationMilli
 }
 
 /**
- * Ends the period: the raw V8 profile. With `restart`, sampling goes on with no gap (and V8's stuck sampler is
- * reset if the addon saw it stuck); without, the profiler stops and is kept for a later start.
+ * Ends the period: `collect` gets the raw V8 profile while V8 still holds it (the addon's lazy path: no copy of
+ * the whole tree in JS first). With `restart`, sampling goes on with no gap (and V8's sampler is reset if the
+ * addon saw it stuck); without, the profiler stops and is kept for a later start.
  */
-export function rotateStoreProfiler(profiler: StoreProfiler, restart: boolean): unknown {
+export function rotateStoreProfiler<T>(profiler: StoreProfiler, restart: boolean, collect: (raw: unknown) => T): T {
   const store = threadStore();
   if (store.running !== profiler) throw new Error('this sampler of the context store is not running');
   if (!restart) store.running = undefined;
-  const raw = profiler.native.stop(restart);
+  const result = profiler.native.stopAndCollect(restart, collect);
   if (restart && profiler.native.v8ProfilerStuckEventLoopDetected() > 0) {
     // V8's profiler event processor can get stuck and give empty profiles: a full stop and start resets it.
     profiler.native.stop(false);
     profiler.native.start();
   }
-  return raw;
+  return result;
 }
 
 /** Whether a sampler of the context store runs in this thread. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { nativeTimeBindings, timeBindings, type GenerateLabels, type Profile } from './pprof-bindings.js';
 import { contextStorage, contextStoreUnavailable, rotateStoreProfiler, startStoreProfiler, storeProfilerRunning, type ContextHolders, type StoreProfiler } from './context-store.js';
 
@@ -16,9 +17,18 @@ export interface TimeSamplerOptions {
 }
 
 /** Wall time and CPU time per stack (`wall.pprof`), sampled by V8's CPU profiler through @datadog/pprof. */
+/** Main-thread time of the last rotation's steps, in ms. */
+export interface RotationTimings {
+  /** Stopping and restarting V8's CPU profiler (and, on the public API path, building the pprof Profile). */
+  sampleStopMillis: number;
+  /** Building the pprof Profile from V8's, sample labels included (context store: inside the addon's callback). */
+  serializeMillis: number;
+}
+
 export class TimeSampler {
   private storeProfiler: StoreProfiler | undefined;
   private publicStarted = false;
+  readonly lastRotation: RotationTimings = { sampleStopMillis: 0, serializeMillis: 0 };
 
   constructor(private readonly options: TimeSamplerOptions) {}
 
@@ -53,13 +63,25 @@ export class TimeSampler {
   /** Ends the current period and returns its profile; with `restart`, the next period starts with no gap. */
   rotate(restart: boolean, generateLabels?: GenerateLabels): Profile {
     const profiler = this.storeProfiler;
+    const t0 = performance.now();
     if (profiler !== undefined) {
       if (!restart) this.storeProfiler = undefined;
-      const raw = rotateStoreProfiler(profiler, restart);
-      return nativeTimeBindings.serialize(raw, this.options.samplingIntervalMicros, generateLabels);
+      let t1 = t0;
+      const profile = rotateStoreProfiler(profiler, restart, (raw) => {
+        t1 = performance.now();
+        return nativeTimeBindings.serialize(raw, this.options.samplingIntervalMicros, generateLabels);
+      });
+      const t2 = performance.now();
+      this.lastRotation.serializeMillis = t2 - t1;
+      this.lastRotation.sampleStopMillis = t2 - t0 - this.lastRotation.serializeMillis;
+      return profile;
     }
     if (!restart) this.publicStarted = false;
-    return timeBindings.stop(restart, generateLabels);
+    const profile = timeBindings.stop(restart, generateLabels);
+    // The public API stops and serialises in one call.
+    this.lastRotation.sampleStopMillis = performance.now() - t0;
+    this.lastRotation.serializeMillis = 0;
+    return profile;
   }
 
   isStarted(): boolean {
