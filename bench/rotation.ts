@@ -12,15 +12,16 @@ import { gzipSync } from 'node:zlib';
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { Profiler } from '../src/profiler';
-import { heapBindings, timeBindings, type Profile } from '../src/collect/pprof-bindings';
+import { heapBindings, nativeTimeBindings, timeBindings, type Profile } from '../src/collect/pprof-bindings';
 import { benchScale, fmt, printRuntime, printTable, ratioRow, RATIO_HEADER, spread, startBenchAgent } from './harness';
 
 const PERIOD_MILLIS = Number(process.env.BENCH_PERIOD_MILLIS ?? 5000);
 const PERIODS_PER_SESSION = 2;
-const FUNCTIONS = 300;
+const FUNCTIONS = Number(process.env.BENCH_FUNCTIONS ?? 300);
 const DEPTH = 12;
 const DISTINCT_REQUESTS = 1000;
-const RING = 250_000; // ~50 MB of live objects, allocated from the leaves' distinct stacks
+/** Live objects of ~200 bytes, allocated from the leaves' distinct stacks: 250k ~ 50 MB (BENCH_LIVE_MB). */
+const RING = Math.round((Number(process.env.BENCH_LIVE_MB ?? 50) * 250_000) / 50);
 
 type Handler = (depth: number, seed: number) => number;
 const ring: unknown[] = new Array(RING);
@@ -63,24 +64,16 @@ async function serveFor(millis: number, poll: () => void = () => {}): Promise<nu
   return (served * 1000) / (performance.now() - start);
 }
 
-interface PeriodRecord { rotation: number; timeStop: number; heapProfile: number; encode: number; encodeWall: number; encodeSpace: number; wall: Profile; space: Profile; wallGz: number; spaceGz: number }
+interface PeriodRecord { rotation: number; timeStop: number; serialize: number; heapProfile: number; encode: number; encodeWall: number; encodeSpace: number; wall: Profile; space: Profile; wallGz: number; spaceGz: number }
 
-/** Times and keeps what the profiler's rotation gets from the sampler (the one door to the addon). */
-const last = { timeStop: 0, heapProfile: 0, wall: undefined as Profile | undefined, space: undefined as Profile | undefined };
+/** Keeps what the profiler's rotation gets from the sampler (the one door to the addon); timings come from stats(). */
+const last = { wall: undefined as Profile | undefined, space: undefined as Profile | undefined };
 const stop = timeBindings.stop;
-timeBindings.stop = (restart, generateLabels) => {
-  const t0 = performance.now();
-  last.wall = stop(restart, generateLabels);
-  last.timeStop = performance.now() - t0;
-  return last.wall;
-};
+timeBindings.stop = (restart, generateLabels) => (last.wall = stop(restart, generateLabels));
+const serialize = nativeTimeBindings.serialize;
+nativeTimeBindings.serialize = (raw, interval, generateLabels) => (last.wall = serialize(raw, interval, generateLabels));
 const heapProfile = heapBindings.profile;
-heapBindings.profile = () => {
-  const t0 = performance.now();
-  last.space = heapProfile();
-  last.heapProfile = performance.now() - t0;
-  return last.space;
-};
+heapBindings.profile = () => (last.space = heapProfile());
 
 function timed<T>(fn: () => T): [T, number] {
   const t0 = performance.now();
@@ -105,7 +98,8 @@ async function profiledSession(profiler: Profiler, records: PeriodRecord[]): Pro
     }
     if (stats.periodsCollected > seen && seen < first + PERIODS_PER_SESSION) {
       seen = stats.periodsCollected;
-      pending = { rotation: stats.lastRotationMillis, timeStop: last.timeStop, heapProfile: last.heapProfile, wall: last.wall!, space: last.space!, uploads: done() };
+      const steps = stats.lastRotationBreakdownMillis;
+      pending = { rotation: stats.lastRotationMillis, timeStop: steps.sampleStop, serialize: steps.serialize, heapProfile: steps.heapProfile, wall: last.wall!, space: last.space!, uploads: done() };
     }
   };
   const [, startMillis] = timed(() => profiler.start());
@@ -149,13 +143,13 @@ async function main(): Promise<void> {
   }
   console.log(`period ${PERIOD_MILLIS} ms, ${rounds} rounds of (baseline ${PERIOD_MILLIS} ms, profiled ${PERIODS_PER_SESSION} periods); ${records.length} periods recorded; agent accepted ${agent.uploads.length} uploads`);
   const heapMb = fmt(process.memoryUsage().heapUsed / 2 ** 20, 0);
-  console.log(`workload: ${FUNCTIONS} functions, walks ${DEPTH + 1} deep from ${DISTINCT_REQUESTS} seeds, in server spans; ~50 MB kept live (heapUsed at the end, garbage included: ${heapMb} MB)`);
+  console.log(`workload: ${FUNCTIONS} functions, walks ${DEPTH + 1} deep from ${DISTINCT_REQUESTS} seeds, in server spans; ~${fmt((RING * 50) / 250_000, 0)} MB kept live (heapUsed at the end, garbage included: ${heapMb} MB)`);
   console.log('');
   const ms = (n: number): string => fmt(n, 1);
   printTable(
-    ['period', 'rotation ms', 'time.stop ms', 'heap.profile ms', 'encode ms (async)', 'encode() wall ms', 'encode() space ms', 'wall samples/rows/locations', 'space rows', 'wall/space gz KB'],
+    ['period', 'rotation ms', 'V8 stop+restart ms', 'pprof+labels ms', 'heap.profile ms', 'encode ms (async)', 'encode() wall ms', 'encode() space ms', 'wall samples/rows/locations', 'space rows', 'wall/space gz KB'],
     records.map((r, i) => [
-      String(i + 1), ms(r.rotation), ms(r.timeStop), ms(r.heapProfile), ms(r.encode), ms(r.encodeWall), ms(r.encodeSpace),
+      String(i + 1), ms(r.rotation), ms(r.timeStop), ms(r.serialize), ms(r.heapProfile), ms(r.encode), ms(r.encodeWall), ms(r.encodeSpace),
       `${r.wall.sample.reduce((sum, x) => sum + Number(x.value[0]), 0)}/${r.wall.sample.length}/${r.wall.location.length}`, String(r.space.sample.length), `${fmt(r.wallGz / 1024, 0)}/${fmt(r.spaceGz / 1024, 0)}`,
     ]),
   );

@@ -1,0 +1,147 @@
+// One server of bench/compare, in its own process: an OpenTelemetry HTTP service (NodeSDK 2.x, the HTTP
+// instrumentation, a child span per request, about 0.75 ms of CPU per request) under one condition:
+//   baseline | ours | ours-zero-code | dd-trace
+// `ours-zero-code` is started by the parent with `-r build/src/register.js` (the profiler from the environment,
+// before the application; the application's NodeSDK has no span processor of ours). `dd-trace` is Datadog's
+// profiler (dd-trace with its tracing plugins off, profiling on, CPU time on), from DD_TRACE_MODULE.
+// It answers the parent's IPC messages, one at a time:
+//   { type: 'usage' }  -> { cpuMicros, requests, probeRuns, probeMicrosTotal, rssBytes, maxRssBytes, eventLoopMaxMillis, stats }
+//   { type: 'stop' }   -> { stats }   stops (final upload) and exits
+// and sends { port } once it listens on 127.0.0.1.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Profiler as ProfilerType, ProfilerStats } from '../src/profiler';
+
+const condition = process.argv[2] ?? '';
+const periodMillis = Number(process.env.BENCH_PERIOD_MILLIS ?? 10_000);
+
+/** Datadog's profiler, as Blackfire's current Node probe runs it: before anything else is loaded. */
+function startDatadog(): void {
+  const moduleName = process.env.DD_TRACE_MODULE ?? 'dd-trace';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tracer = require(moduleName) as { init(options: object): unknown };
+  tracer.init({ plugins: false, profiling: true, startupLogs: false });
+}
+
+if (condition === 'dd-trace') startDatadog();
+
+let sink = 0;
+
+/** The handler's own CPU work: price and serialise an order (about 0.5 ms). */
+function buildOrder(id: number): string {
+  const lines = [];
+  for (let i = 0; i < 120; i++) lines.push({ sku: `sku-${(id * 7 + i) % 997}`, qty: (i % 5) + 1, price: ((id + i) % 100) * 0.99, tags: ['a', 'b'] });
+  let checksum = 0;
+  for (let i = 0; i < 60_000; i++) checksum = (Math.imul(checksum ^ i, 16777619) + id) | 0;
+  const body = JSON.stringify({ id, lines, checksum });
+  return JSON.stringify(JSON.parse(body));
+}
+
+/**
+ * How fast this core runs right now (the shared machine drifts, and a neighbour on the same physical core slows it
+ * while its time still counts as ours): a fixed piece of CPU work timed every 100 ms, summed per slice. Its own
+ * time is taken out of the slice's CPU time.
+ */
+const probe = { runs: 0, micros: 0 };
+const probeInput = Buffer.alloc(256 * 1024, 7);
+function runProbe(): void {
+  // Native code (SHA-256), not JavaScript: the JIT's state differs between processes, the hash does not.
+  const t0 = process.hrtime.bigint();
+  sink ^= createHash('sha256').update(probeInput).digest()[0]!;
+  probe.micros += Number(process.hrtime.bigint() - t0) / 1000;
+  probe.runs++;
+}
+
+/**
+ * Variants of `ours` that switch one part off, to find where the cost goes (`--conditions=ours/no-heap,...`):
+ * `no-heap` (heap sampling at 1 GiB: never), `no-spans` (no span processor, no hand-off), `hz=N`.
+ */
+const variant = new Set((process.env.BENCH_VARIANT ?? '').split(',').filter(Boolean));
+
+async function newProfiler(): Promise<ProfilerType | undefined> {
+  if (condition !== 'ours') return undefined;
+  const { Profiler } = await import('../src/profiler.js');
+  const hz = [...variant].find((v) => v.startsWith('hz='))?.slice(3);
+  const profiler = new Profiler({
+    agentSocket: process.env.BENCH_AGENT_SOCKET,
+    applicationName: 'bench-compare',
+    periodMillis,
+    heapIntervalBytes: variant.has('no-heap') ? 2 ** 30 : undefined,
+    samplingFrequencyHz: hz === undefined ? undefined : Number(hz),
+  });
+  if (variant.has('no-spans')) (profiler as unknown as { otel: { enable(): void } }).otel.enable = () => {};
+  return profiler;
+}
+
+/** The profiler register.js started (zero-code), if any. */
+async function registeredProfiler(): Promise<ProfilerType | undefined> {
+  if (condition !== 'ours-zero-code') return undefined;
+  const { profiler } = await import('../src/register.js');
+  return profiler;
+}
+
+async function main(): Promise<void> {
+  const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
+  const httpInstrumentation = new HttpInstrumentation();
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const { BatchSpanProcessor, InMemorySpanExporter } = await import('@opentelemetry/sdk-trace-base');
+  const { trace } = await import('@opentelemetry/api');
+  const http = await import('node:http');
+  const profiler = await newProfiler();
+  const zeroCode = await registeredProfiler();
+  const exporter = new InMemorySpanExporter();
+  const processors: unknown[] = [new BatchSpanProcessor(exporter, { maxQueueSize: 4096, scheduledDelayMillis: 1000 })];
+  if (profiler && !variant.has('no-spans')) processors.unshift(profiler.spanProcessor());
+  const sdk = new NodeSDK({ serviceName: 'bench-compare', instrumentations: [httpInstrumentation], spanProcessors: processors as never, metricReaders: [], logRecordProcessors: [] });
+  profiler?.start();
+  sdk.start();
+  const tracer = trace.getTracer('bench');
+  let requests = 0;
+  const handle = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const id = requests;
+    const body = await tracer.startActiveSpan('load-order', async (span: { end(): void }) => {
+      await new Promise(setImmediate); // stands in for a database round trip
+      const order = buildOrder(id);
+      span.end();
+      return order;
+    });
+    exporter.reset(); // spans are exported in batches and dropped: no memory growth from the exporter
+    sink ^= body.length;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(body, () => requests++);
+  };
+  const server = http.createServer((req, res) => void handle(req, res));
+  server.keepAliveTimeout = 120_000;
+  const eventLoop = monitorEventLoopDelay({ resolution: 2 });
+  eventLoop.enable();
+  let maxRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 100);
+  rssTimer.unref();
+  const stats = (): ProfilerStats | undefined => (profiler ?? zeroCode)?.stats();
+  const probeTimer = setInterval(runProbe, 100);
+  probeTimer.unref();
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'usage') {
+      const usage = process.cpuUsage();
+      const rss = process.memoryUsage().rss;
+      maxRss = Math.max(maxRss, rss);
+      process.send?.({ cpuMicros: usage.user + usage.system, requests, probeRuns: probe.runs, probeMicrosTotal: probe.micros, rssBytes: rss, maxRssBytes: maxRss, eventLoopMaxMillis: eventLoop.max / 1e6, stats: stats() });
+      eventLoop.reset();
+    } else if (message.type === 'stop') {
+      server.closeAllConnections();
+      server.close();
+      void (async () => {
+        await sdk.shutdown(); // ours: also stops the profiler (its span processor's shutdown)
+        await zeroCode?.stop();
+        process.send?.({ stats: stats(), sink });
+        process.disconnect();
+      })();
+    }
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as { port: number }).port }));
+}
+
+void main().catch((error: Error) => {
+  process.stderr.write(`${error.stack}\n`);
+  process.exitCode = 1;
+});
