@@ -1,6 +1,6 @@
 // Cost of handing the active span to the sampler, per operation, against a no-profiler baseline in the same
-// process: NodeSDK 2.x with the profiler's span processor. Baseline rounds run on a fresh, never-patched
-// AsyncLocalStorageContextManager; profiled rounds start the profiler (which takes over that manager) and stop it.
+// process: NodeSDK 2.x with the profiler's span processor. Baseline rounds run on an AsyncLocalStorageContextManager
+// the profiler never touches; profiled rounds start the profiler (which takes over another one) and stop it.
 //   switch:   context.with(ctxA, fn) then context.with(ctxB, fn), two recording spans: every call is a switch.
 //   same:     with() of the span already active (instrumentations do it all the time).
 //   bound:    two callbacks bound with context.bind() to ctxA and ctxB, called alternately (instrumentations'
@@ -105,10 +105,15 @@ async function sampledSpanIds(ctx: Context): Promise<string> {
   });
 }
 
-/** A fresh, never-patched context manager: what the application has without a profiler. */
-function freshContextManager(): void {
+/**
+ * Two context managers, one per kind of round, so that the same few AsyncLocalStorage keys are in every frame:
+ * baseline rounds run on one the profiler never touches; profiled rounds on another, which the profiler takes
+ * over at start() and which context.disable() (before the next baseline round) gives back untouched.
+ */
+const managers = { baseline: new AsyncLocalStorageContextManager(), profiled: new AsyncLocalStorageContextManager() };
+function useContextManager(kind: keyof typeof managers): void {
   context.disable();
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  context.setGlobalContextManager(managers[kind].enable());
 }
 
 const gc = (() => {
@@ -171,20 +176,20 @@ async function main(): Promise<void> {
   try {
     for (let round = -1; round < rounds; round++) {
       for (const profiled of roundOrder(Math.max(round, 0), false, true)) {
-        freshContextManager();
+        useContextManager(profiled ? 'profiled' : 'baseline');
         if (profiled) profiler.start();
         const m = await measure(tracer, ctxA, ctxB);
         if (profiled && round === 0) check = await sampledSpanIds(ctxA);
         if (profiled) await profiler.stop();
         if (round >= 0) (profiled ? prof : base).push(m);
       }
-      freshContextManager();
+      useContextManager('profiled');
       zeroCode.start();
       const perSpanZero = ops.span(tracer);
       await zeroCode.stop();
       if (round >= 0) zero.push(perSpanZero);
     }
-    freshContextManager();
+    useContextManager('profiled');
     profiler.start();
     churnRows = churn(profiler, tracer);
     await profiler.stop();
