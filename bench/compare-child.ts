@@ -55,7 +55,8 @@ function runProbe(): void {
 
 /**
  * Variants of `ours` that switch one part off, to find where the cost goes (`--conditions=ours/no-heap,...`):
- * `no-heap` (heap sampling at 1 GiB: never), `no-spans` (no span processor, no hand-off), `hz=N`.
+ * `no-heap` (heap sampling at 1 GiB: never), `no-spans` (no span processor, no hand-off), `hz=N`; and
+ * `baseline/inspector`: V8's CPU profiler alone, through the inspector, at 1 Hz.
  */
 const variant = new Set((process.env.BENCH_VARIANT ?? '').split(',').filter(Boolean));
 
@@ -81,7 +82,20 @@ async function registeredProfiler(): Promise<ProfilerType | undefined> {
   return profiler;
 }
 
+/** Variant `inspector`: no profiler of ours, V8's own CPU profiler through the inspector at 1 Hz (the floor). */
+async function startInspectorProfiler(): Promise<void> {
+  if (!variant.has('inspector')) return;
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<void> => new Promise((resolve) => session.post(method, params ?? {}, () => resolve()));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1_000_000 });
+  await post('Profiler.start');
+}
+
 async function main(): Promise<void> {
+  await startInspectorProfiler();
   const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
   const httpInstrumentation = new HttpInstrumentation();
   const { NodeSDK } = await import('@opentelemetry/sdk-node');

@@ -81,6 +81,7 @@ class Server {
         DD_TRACE_MODULE: ddModule,
         DD_TRACE_AGENT_URL: agent.address,
         DD_SERVICE: 'bench-compare-dd',
+        DD_TAGS: 'application_name:bench-compare-dd',
         DD_PROFILING_ENABLED: 'true',
         DD_PROFILING_UPLOAD_PERIOD: String(PERIOD_MILLIS / 1000),
         DD_PROFILING_CPU_ENABLED: 'true',
@@ -267,7 +268,7 @@ function report(rate: number, slices: Map<Condition, Slice[]>, finals: Map<Condi
   if (slices.has('ours') && slices.has('dd-trace') && slices.has('baseline-b')) {
     const ours = ratio('ours').all - 1;
     const dd = ratio('dd-trace').all - 1;
-    say(`ours: ${fmt(100 * ours, 1)}% CPU per request; Datadog's: ${fmt(100 * dd, 1)}%; ours / Datadog's extra: ${fmt(ours / dd, 2)}; A/A (the noise floor): ${pct(ratio('baseline-b'))}`);
+    say(`ours: ${fmt(100 * ours, 1)}% CPU per request; Datadog's: ${fmt(100 * dd, 1)}%; ${dd > 0.01 ? `ours / Datadog's extra: ${fmt(ours / dd, 2)}; ` : ''}A/A (the noise floor): ${pct(ratio('baseline-b'))}`);
   }
   const hand = finals.get('ours')?.stats?.spanHandOff;
   if (hand) say(`span hand-off: ${hand}`);

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { startAgentServer, type AgentServer } from '../src/agent/agent-server';
 import { isAsyncContextFrameActive } from '../src/collect/pprof-bindings';
+import { contextStoreUnavailable } from '../src/collect/context-store';
 
 export const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
@@ -22,7 +23,10 @@ export function benchScale(): number {
 }
 
 export function printRuntime(title: string): void {
-  const handOff = isAsyncContextFrameActive() ? 'AsyncContextFrame (time.runWithContext)' : 'async_hooks before/after + setContext';
+  const unavailable = contextStoreUnavailable();
+  const handOff = unavailable === undefined
+    ? 'context store (AsyncContextFrame, one AsyncLocalStorage.run per switch)'
+    : isAsyncContextFrameActive() ? `time.runWithContext (${unavailable})` : 'async_hooks before/after + setContext';
   console.log(`# ${title}`);
   console.log(`node ${process.version} ${process.platform}/${process.arch}, ${os.availableParallelism()} CPUs, span hand-off: ${handOff}`);
 }
