@@ -55,7 +55,7 @@ function runProbe(): void {
 
 /**
  * Variants of `ours` that switch one part off, to find where the cost goes (`--conditions=ours/no-heap,...`):
- * `no-heap` (heap sampling at 1 GiB: never), `no-spans` (no span processor, no hand-off), `hz=N`; and
+ * `no-heap` (heap sampling at 1 GiB: never), `no-spans` (no span processor, no hand-off), `no-alloc` (allocationProfiling: false), `hz=N`; and
  * `baseline/inspector`: V8's CPU profiler alone, through the inspector, at 1 Hz.
  */
 const variant = new Set((process.env.BENCH_VARIANT ?? '').split(',').filter(Boolean));
@@ -70,6 +70,7 @@ async function newProfiler(): Promise<ProfilerType | undefined> {
     periodMillis,
     heapIntervalBytes: variant.has('no-heap') ? 2 ** 30 : undefined,
     samplingFrequencyHz: hz === undefined ? undefined : Number(hz),
+    allocationProfiling: variant.has('no-alloc') ? false : undefined,
   });
   if (variant.has('no-spans')) (profiler as unknown as { otel: { enable(): void } }).otel.enable = () => {};
   return profiler;
@@ -94,8 +95,21 @@ async function startInspectorProfiler(): Promise<void> {
   await post('Profiler.start');
 }
 
+/** Variants `pprof-cped` / `pprof-nocped` / `pprof-plain`: the addon's public time profiler alone, at 1 Hz. */
+async function startAddonOnly(): Promise<void> {
+  const options = variant.has('pprof-cped')
+    ? { withContexts: true, collectCpuTime: true, useCPED: true }
+    : variant.has('pprof-nocped') ? { withContexts: true, collectCpuTime: true, useCPED: false } : variant.has('pprof-plain') ? {} : undefined;
+  const pprof = await import('@datadog/pprof');
+  // `heap-alloc` / `heap-live`: the addon's heap sampler alone (allocation mode or live heap), sampling every 1 GiB.
+  if (variant.has('heap-alloc') || variant.has('heap-live')) pprof.heap.start(2 ** 30, 64, variant.has('heap-alloc'));
+  if (options === undefined) return;
+  pprof.time.start({ intervalMicros: 1_000_000, durationMillis: 60_000, ...options });
+}
+
 async function main(): Promise<void> {
   await startInspectorProfiler();
+  await startAddonOnly();
   const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
   const httpInstrumentation = new HttpInstrumentation();
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
