@@ -27,7 +27,6 @@ export interface RotationTimings {
 
 export class TimeSampler {
   private storeProfiler: StoreProfiler | undefined;
-  private publicStarted = false;
   readonly lastRotation: RotationTimings = { sampleStopMillis: 0, serializeMillis: 0 };
 
   constructor(private readonly options: TimeSamplerOptions) {}
@@ -47,7 +46,6 @@ export class TimeSampler {
       durationMillis: this.durationMillis,
       useAsyncContextFrame: this.options.handOff === 'run-with-context',
     });
-    this.publicStarted = true;
   }
 
   /** The holders of the running sampler (context-store hand-off only). */
@@ -76,16 +74,11 @@ export class TimeSampler {
       this.lastRotation.sampleStopMillis = t2 - t0 - this.lastRotation.serializeMillis;
       return profile;
     }
-    if (!restart) this.publicStarted = false;
     const profile = timeBindings.stop(restart, generateLabels);
     // The public API stops and serialises in one call.
     this.lastRotation.sampleStopMillis = performance.now() - t0;
     this.lastRotation.serializeMillis = 0;
     return profile;
-  }
-
-  isStarted(): boolean {
-    return this.storeProfiler !== undefined || (this.publicStarted && timeBindings.isStarted());
   }
 }
 

@@ -75,7 +75,10 @@ export class ContextHook {
     if (this.options.handOff === 'context-store') {
       if (holders === undefined) throw new Error('the context-store hand-off needs the sampler\'s context holders');
       this.holders = holders;
-      this.storeOf = holderStoreOf(holders, (span) => this.options.sampleContextOf(span));
+      this.storeOf = holderStoreOf(holders, (ctx) => {
+        const sampleContext = this.sampleContextFor(ctx);
+        return sampleContext === NO_SPAN ? undefined : sampleContext;
+      });
     }
     this.active = true;
     this.installOnGlobal();

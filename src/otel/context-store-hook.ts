@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { trace, type Context, type ContextManager, type Span } from '@opentelemetry/api';
+import type { Context, ContextManager } from '@opentelemetry/api';
 import type { ContextHolders } from '../collect/context-store.js';
 
 /** On a context manager: our patch (shared by every copy of this package). */
@@ -86,18 +86,18 @@ export function patchStorageManager(manager: StorageManager, storage: AsyncLocal
  * The store of each context while the profiler runs: a holder of its span's sample context (the signal handler
  * reads it), made at the context's first activation and cached on the context object under the native profiler's
  * key, so a switch to a known context allocates nothing. The holder lives as long as the context does (nothing
- * roots the context: the native side holds only the sample context). Contexts without a recording span are
- * stored as they are.
+ * roots the context: the native side holds only the sample context). Contexts without a sample context (no
+ * recording span) are stored as they are.
  */
-export function holderStoreOf(holders: ContextHolders, sampleContextOf: (span: Span) => object): StoreOf {
+export function holderStoreOf(holders: ContextHolders, sampleContextFor: (ctx: Context) => object | undefined): StoreOf {
   const key = holders.key;
   return (ctx) => {
     const cached = (ctx as unknown as Record<symbol, unknown>)[key];
     if (cached !== undefined) return cached;
-    const span = trace.getSpan(ctx);
+    const sampleContext = sampleContextFor(ctx);
     let store: object = ctx;
-    if (span !== undefined && span.isRecording()) {
-      store = holders.create(sampleContextOf(span));
+    if (sampleContext !== undefined) {
+      store = holders.create(sampleContext);
       (store as { [CONTEXT]?: Context })[CONTEXT] = ctx;
     }
     try {

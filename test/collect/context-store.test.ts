@@ -3,7 +3,6 @@
 // number under churn, and the public-API fallback when those internals are absent.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -15,6 +14,7 @@ import { Profiler } from '../../src/profiler';
 import { isAsyncContextFrameActive, nativeTimeBindings } from '../../src/collect/pprof-bindings';
 import { sampleContextNow } from '../../src/collect/time-sampler';
 import { startTestAgent } from '../helpers/agent';
+import { runNodeFixture } from '../helpers/child';
 import { labelsOf, sampleTypesOf, stackOf } from '../helpers/pprof';
 
 const ACF = isAsyncContextFrameActive();
@@ -39,17 +39,7 @@ test('the @datadog/pprof internals the context store relies on are there (else i
 test('holders outlive the native profiler that made them: a restart with another configuration reads them safely', { skip: needsAcf }, async () => {
   const agent = await startTestAgent();
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, TEST_AGENT_SOCKET: agent.address };
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, ['--expose-gc', fixture], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('exit', (code, signal) => (clearTimeout(guard), resolve({ code, signal })));
-    });
+    const { exit, stdout, stderr } = await runNodeFixture(['--expose-gc', fixture], agent.address);
     assert.deepEqual(exit, { code: 0, signal: null }, `the fixture crashed or failed (a holder read after its profiler was freed?); stderr: ${stderr}`);
     const result = JSON.parse(stdout) as { oldSpanIds: string[]; handOff: string; second: { uploadsSucceeded: number } };
     assert.equal(result.handOff, 'context-store');

@@ -4,11 +4,11 @@
 // fresh child process (test/fixtures/sdk-lifecycle.cjs) that prints its span ids and the profiler's stats.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Profile } from 'pprof-format';
 import type { ReceivedUpload } from '../../src/agent/upload-check';
 import { startTestAgent } from '../helpers/agent';
+import { runNodeFixture } from '../helpers/child';
 import { labelsOf, sampleTypesOf, stackOf } from '../helpers/pprof';
 
 const fixture = path.resolve(__dirname, '../../../test/fixtures/sdk-lifecycle.cjs');
@@ -33,22 +33,7 @@ interface FixtureResult {
 }
 
 async function runFixture(args: string[], agentAddress: string): Promise<FixtureResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TEST_AGENT_SOCKET: agentAddress };
-  delete env.NODE_TEST_CONTEXT; // a plain program, not a test file
-  delete env.BLACKFIRE_AGENT_SOCKET;
-  delete env.OTEL_CONFIG_FILE;
-  const child = spawn(process.execPath, [fixture, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code, signal });
-    });
-  });
+  const { exit, stdout, stderr } = await runNodeFixture([fixture, ...args], agentAddress);
   assert.deepEqual(exit, { code: 0, signal: null }, `fixture ${args.join(' ')} failed; stderr: ${stderr}`);
   return JSON.parse(stdout) as FixtureResult;
 }
