@@ -101,8 +101,22 @@ async function startAddonOnly(): Promise<void> {
     ? { withContexts: true, collectCpuTime: true, useCPED: true }
     : variant.has('pprof-nocped') ? { withContexts: true, collectCpuTime: true, useCPED: false } : variant.has('pprof-plain') ? {} : undefined;
   const pprof = await import('@datadog/pprof');
-  // `heap-alloc` / `heap-live`: the addon's heap sampler alone (allocation mode or live heap), sampling every 1 GiB.
-  if (variant.has('heap-alloc') || variant.has('heap-live')) pprof.heap.start(2 ** 30, 64, variant.has('heap-alloc'));
+  // `heap-alloc` / `heap-live`: the addon's heap sampler alone (allocation mode or live heap), sampling every 1 GiB
+  // or every `heapkb=N` KiB; with `heap-rotate`, a heap profile taken every period, as ours does.
+  if (variant.has('heap-alloc') || variant.has('heap-live')) {
+    const kib = [...variant].find((v) => v.startsWith('heapkb='))?.slice(7);
+    pprof.heap.start(kib === undefined ? 2 ** 30 : Number(kib) * 1024, 64, variant.has('heap-alloc'));
+    if (variant.has('heap-rotate')) setInterval(() => pprof.heap.profile(), periodMillis).unref();
+    // `heap-get-only` / `heap-restart-only`: half of what profile() does in allocation mode, every period.
+    const native = (await import('@datadog/pprof/out/src/heap-profiler-bindings.js' as string)) as { getAllocationProfile(): unknown; stopSamplingHeapProfiler(): void; startSamplingHeapProfiler(i: number, d: number, a: boolean): void };
+    if (variant.has('heap-get-only')) setInterval(() => native.getAllocationProfile(), periodMillis).unref();
+    if (variant.has('heap-restart-only')) {
+      setInterval(() => {
+        native.stopSamplingHeapProfiler();
+        native.startSamplingHeapProfiler(kib === undefined ? 2 ** 30 : Number(kib) * 1024, 64, variant.has('heap-alloc'));
+      }, periodMillis).unref();
+    }
+  }
   if (options === undefined) return;
   pprof.time.start({ intervalMicros: 1_000_000, durationMillis: 60_000, ...options });
 }

@@ -14,7 +14,7 @@
 // the same core, measured) was larger than the drift it would correct. Latency runs from each request's
 // scheduled send time to its response's end.
 // Usage: node build/bench/compare.js [--quick] [--rounds=N] [--slice-seconds=S] [--results=bench/RESULTS.md]
-// Env: BENCH_PERIOD_MILLIS (default 10000); DD_TRACE_MODULE (default: dd-trace, or dd-trace 5 on Node < 22).
+// Env: BENCH_PERIOD_MILLIS (default 10000); BENCH_SERVER_FLAGS (flags for every server); DD_TRACE_MODULE (default: dd-trace, or dd-trace 5 on Node < 22).
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -71,7 +71,8 @@ class Server {
   constructor(readonly condition: Condition, agent: BenchAgent, pin: string | undefined, ddModule: string) {
     const script = path.join(__dirname, 'compare-child.js');
     const env: NodeJS.ProcessEnv = { ...process.env, BENCH_AGENT_SOCKET: agent.address, BENCH_PERIOD_MILLIS: String(PERIOD_MILLIS) };
-    const execArgv: string[] = [];
+    // BENCH_SERVER_FLAGS: V8/Node flags for every server (an investigation aid, e.g. `--no-flush-bytecode`).
+    const execArgv: string[] = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
     if (condition.startsWith('ours-zero-code')) {
       execArgv.push('-r', path.join(__dirname, '..', 'src', 'register.js'));
       Object.assign(env, { BLACKFIRE_AGENT_SOCKET: agent.address, BLACKFIRE_CONPROF_PERIOD: String(PERIOD_MILLIS / 1000), BLACKFIRE_CONPROF_APP_NAME: 'bench-compare-zero-code' });

@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { Profiler } from '../src/profiler';
-import { heapBindings, nativeTimeBindings, timeBindings, type Profile } from '../src/collect/pprof-bindings';
+import { heapBindings, nativeHeapBindings, nativeTimeBindings, timeBindings, type Profile } from '../src/collect/pprof-bindings';
 import { benchScale, fmt, printRuntime, printTable, ratioRow, RATIO_HEADER, spread, startBenchAgent } from './harness';
 
 const PERIOD_MILLIS = Number(process.env.BENCH_PERIOD_MILLIS ?? 5000);
@@ -74,6 +74,8 @@ const serialize = nativeTimeBindings.serialize;
 nativeTimeBindings.serialize = (raw, interval, generateLabels) => (last.wall = serialize(raw, interval, generateLabels));
 const heapProfile = heapBindings.profile;
 heapBindings.profile = () => (last.space = heapProfile());
+const heapSerialize = nativeHeapBindings.serialize;
+nativeHeapBindings.serialize = (root, startNanos, intervalBytes) => (last.space = heapSerialize(root, startNanos, intervalBytes));
 
 function timed<T>(fn: () => T): [T, number] {
   const t0 = performance.now();

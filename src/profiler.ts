@@ -30,6 +30,9 @@ export interface ProfilerStats {
   spanHandOff: HandOffMode;
   /** Context holders alive now (the `context-store` hand-off, while sampling): one per live context with a span. */
   liveContextHolders: number | undefined;
+  /** Allocation mode (Node >= 26): how often V8's heap sampler was restarted to bound its memory (each restart
+   * makes the next period's live heap count only objects allocated since). */
+  heapSamplerRestarts: number;
 }
 
 /**
@@ -65,7 +68,7 @@ export class Profiler {
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private lastHeapProfileMillis = 0;
-  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis'> = {
+  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis' | 'heapSamplerRestarts'> = {
     periodsCollected: 0,
     uploadsSucceeded: 0,
     uploadsFailed: 0,
@@ -131,6 +134,7 @@ export class Profiler {
       lastRotationBreakdownMillis: { sampleStop: sampleStopMillis, serialize: serializeMillis, heapProfile: this.lastHeapProfileMillis },
       spanHandOff: this.handOff,
       liveContextHolders: this.timeSampler.liveHolders(),
+      heapSamplerRestarts: this.heapSampler.restarts,
     };
   }
 

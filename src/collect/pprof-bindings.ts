@@ -8,6 +8,7 @@ import * as pprof from '@datadog/pprof';
 import * as acf from '@datadog/pprof/out/src/async-context-frame.js';
 import * as timeProfilerModule from '@datadog/pprof/out/src/time-profiler-bindings.js';
 import * as serializerModule from '@datadog/pprof/out/src/profile-serializer.js';
+import * as heapProfilerModule from '@datadog/pprof/out/src/heap-profiler-bindings.js';
 import type { Profile } from 'pprof-format';
 
 export type { Profile };
@@ -57,7 +58,8 @@ export const timeBindings = {
 };
 
 export const heapBindings = {
-  start(intervalBytes: number, stackDepth: number, allocations: boolean): void {
+  /** Through the public API; with `allocations`, V8's sampler restarts at each profile (see nativeHeapBindings). */
+  start(intervalBytes: number, stackDepth: number, allocations = false): void {
     pprof.heap.start(intervalBytes, stackDepth, allocations);
   },
   profile(): Profile {
@@ -65,6 +67,56 @@ export const heapBindings = {
   },
   stop(): void {
     pprof.heap.stop();
+  },
+};
+
+/** One node of V8's allocation profile tree, in allocation mode (Node.js >= 26). */
+export interface AllocationNode {
+  name: string;
+  scriptName: string;
+  scriptId?: number;
+  lineNumber?: number;
+  columnNumber?: number;
+  children: AllocationNode[];
+  allocations: AllocationStats[];
+}
+/** Per allocation size at a node: live now, and allocated since V8's sampler started (cumulative). */
+export interface AllocationStats {
+  inuseObjects: number;
+  inuseSpaceBytes: number;
+  allocObjects: number;
+  allocSpaceBytes: number;
+}
+
+type SerializeHeapProfile = (root: AllocationNode, startTimeNanos: number, intervalBytes: number, ignore: undefined, sourceMapper: undefined, generateLabels: undefined, allocations: boolean) => Profile;
+
+/**
+ * V8's sampling heap profiler in allocation mode, below the public API: `pprof.heap.profile()` restarts V8's
+ * sampler at every profile in that mode (its buffer of collected samples only grows), and a restarted sampler
+ * no longer knows the objects sampled before, so every period's `inuse_*` would cover that period's allocations
+ * only. The heap sampler drives V8 directly instead and restarts it seldom (heap-sampler.ts).
+ */
+export const nativeHeapBindings = {
+  missing(): string | undefined {
+    const m = heapProfilerModule as Record<string, unknown>;
+    const absent = ['startSamplingHeapProfiler', 'stopSamplingHeapProfiler', 'getAllocationProfile'].filter((name) => typeof m[name] !== 'function');
+    if (absent.length > 0) return `heap-profiler-bindings.js lacks ${absent.join(', ')}`;
+    if (typeof (serializerModule as { serializeHeapProfile?: unknown }).serializeHeapProfile !== 'function') return 'profile-serializer.js exports no serializeHeapProfile';
+    return undefined;
+  },
+  start(intervalBytes: number, stackDepth: number): void {
+    heapProfilerModule.startSamplingHeapProfiler(intervalBytes, stackDepth, true);
+  },
+  stop(): void {
+    heapProfilerModule.stopSamplingHeapProfiler();
+  },
+  /** The tree with live and cumulative figures (V8 forces a full GC first in this mode, to tell live from dead). */
+  tree(): AllocationNode {
+    return heapProfilerModule.getAllocationProfile() as unknown as AllocationNode;
+  },
+  serialize(root: AllocationNode, startTimeNanos: number, intervalBytes: number): Profile {
+    const serialize = serializerModule.serializeHeapProfile as unknown as SerializeHeapProfile;
+    return serialize(root, startTimeNanos, intervalBytes, undefined, undefined, undefined, true);
   },
 };
 
