@@ -14,7 +14,7 @@
 // the same core, measured) was larger than the drift it would correct. Latency runs from each request's
 // scheduled send time to its response's end.
 // Usage: node build/bench/compare.js [--quick] [--rounds=N] [--slice-seconds=S] [--results=bench/RESULTS.md]
-// Env: BENCH_PERIOD_MILLIS (default 10000); BENCH_SERVER_FLAGS (flags for every server); DD_TRACE_MODULE (default: dd-trace, or dd-trace 5 on Node < 22).
+// Env: BENCH_PERIOD_MILLIS (default 10000); BENCH_SERVER_FLAGS (flags for every server); BENCH_SAVE_DIR (keep the uploads there); DD_TRACE_MODULE (default: dd-trace, or dd-trace 5 on Node < 22).
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';

@@ -38,7 +38,7 @@ export interface BenchAgent extends AgentServer {
 /** The real stand-in agent (parses the multipart body, decodes the pprofs) on a unix socket in a temp folder. */
 export async function startBenchAgent(): Promise<BenchAgent> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-bench-'));
-  const server = await startAgentServer({ listen: `unix://${path.join(dir, 'agent.sock')}` });
+  const server = await startAgentServer({ listen: `unix://${path.join(dir, 'agent.sock')}`, dir: process.env.BENCH_SAVE_DIR });
   const close = server.close;
   return Object.assign(server, {
     dir,
