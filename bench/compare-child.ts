@@ -6,6 +6,7 @@
 // profiler (dd-trace with its tracing plugins off, profiling on, CPU time on), from DD_TRACE_MODULE.
 // It answers the parent's IPC messages, one at a time:
 //   { type: 'usage' }  -> { cpuMicros, requests, probeRuns, probeMicrosTotal, rssBytes, maxRssBytes, eventLoopMaxMillis, stats }
+//   { type: 'heap' }   -> { heapUsedBytes (after full GCs, with --expose-gc), rssBytes, eventLoopMaxMillis, stats }
 //   { type: 'stop' }   -> { stats }   stops (final upload) and exits
 // and sends { port } once it listens on 127.0.0.1.
 import { createHash } from 'node:crypto';
@@ -168,6 +169,14 @@ async function main(): Promise<void> {
       const rss = process.memoryUsage().rss;
       maxRss = Math.max(maxRss, rss);
       process.send?.({ cpuMicros: usage.user + usage.system, requests, probeRuns: probe.runs, probeMicrosTotal: probe.micros, rssBytes: rss, maxRssBytes: maxRss, eventLoopMaxMillis: eventLoop.max / 1e6, stats: stats() });
+      eventLoop.reset();
+    } else if (message.type === 'heap') {
+      // For bench/soak: the heap after a full GC (twice: the second frees what weak callbacks of the first left).
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const memory = process.memoryUsage();
+      process.send?.({ heapUsedBytes: memory.heapUsed, rssBytes: memory.rss, eventLoopMaxMillis: eventLoop.max / 1e6, stats: stats() });
       eventLoop.reset();
     } else if (message.type === 'stop') {
       server.closeAllConnections();

@@ -3,11 +3,17 @@ export class ProfilerConfigError extends TypeError {
   override name = 'ProfilerConfigError';
 }
 
+const MAX_SHOWN = 120;
+
+function shorten(text: string): string {
+  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}... (${text.length} characters)`;
+}
+
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return shorten(JSON.stringify(value));
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   try {
-    return JSON.stringify(value) ?? String(value);
+    return shorten(JSON.stringify(value) ?? String(value));
   } catch {
     return Object.prototype.toString.call(value);
   }

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import type { Attributes } from '@opentelemetry/api';
 import { parseAgentAddress, defaultAgentSocket, type AgentAddress } from './export/agent-address.js';
 import { configError } from './config-error.js';
+import { sanitizeTagPart } from './profile/tags.js';
 
 /** Options of `new Profiler(options)`. Every option is optional. */
 export interface ProfilerOptions {
@@ -72,22 +73,57 @@ export interface ProfilerConfig {
 
 export const DEFAULT_APPLICATION_NAME = 'my-node-app';
 
-function positiveNumber(option: string, value: unknown, fallback: number, integer = false): number {
+/** Every numeric option's range: what the sampler and Node's timers accept, and what stays sane in production. */
+export const LIMITS = {
+  periodMillis: { min: 100, max: 3_600_000 },
+  uploadTimeoutMillis: { min: 10, max: 600_000 },
+  samplingFrequencyHz: { min: 1, max: 1000 },
+  heapIntervalBytes: { min: 1024, max: 2 ** 32 - 1 },
+  heapStackDepth: { min: 1, max: 1024 },
+  maxPendingUploads: { min: 1, max: 100 },
+  labels: { maxCount: 100, maxKeyLength: 100, maxValueLength: 1000 },
+  nameLength: 255,
+} as const;
+
+function numberInRange(option: string, value: unknown, fallback: number, range: { min: number; max: number }, integer = false): number {
   if (value === undefined) return fallback;
-  const ok = typeof value === 'number' && Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value));
-  if (!ok) throw configError(option, value, integer ? 'a positive integer' : 'a positive finite number');
-  return value as number;
+  const expected = `${integer ? 'an integer' : 'a number'} from ${range.min} to ${range.max}`;
+  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) throw configError(option, value, expected);
+  if (value < range.min || value > range.max) throw configError(option, value, expected);
+  return value;
 }
 
-/** Reads a duration given in seconds by an environment variable, as milliseconds. */
-function readSecondsFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+/** Milliseconds, whole: checked after the conversion, so nothing rounds to 0 or overflows Node's timers. */
+function millisInRange(option: string, value: number | undefined, fallback: number, range: { min: number; max: number }, shown: unknown = value): number {
+  if (value === undefined) return fallback;
+  const millis = Math.round(value);
+  if (!Number.isFinite(value) || millis < range.min || millis > range.max) {
+    throw configError(option, shown, `a duration from ${range.min} to ${range.max} ms`);
+  }
+  return millis;
+}
+
+/** A duration in seconds from the environment: plain decimal digits only (no sign, exponent or hex), as ms. */
+function readSecondsFromEnv(env: NodeJS.ProcessEnv, name: string, range: { min: number; max: number }): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) {
-    throw configError(`env ${name}`, raw, 'a positive number of seconds');
+  const text = raw.trim();
+  const expected = `a decimal number of seconds from ${range.min / 1000} to ${range.max / 1000}`;
+  if (!/^\d{1,12}(\.\d{1,9})?$/.test(text)) throw configError(`env ${name}`, raw, expected);
+  const millis = Math.round(Number(text) * 1000);
+  if (millis < range.min || millis > range.max) throw configError(`env ${name}`, raw, expected);
+  return millis;
+}
+
+// Control characters (C0, DEL, C1) and the tag format's separators.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function readName(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > LIMITS.nameLength || CONTROL.test(value)) {
+    throw configError(option, value, `a non-empty string of at most ${LIMITS.nameLength} characters, without control characters`);
   }
-  return Math.round(seconds * 1000);
+  return value;
 }
 
 function readLabels(value: unknown): Record<string, string> {
@@ -95,13 +131,24 @@ function readLabels(value: unknown): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw configError('labels', value, 'an object of string values');
   }
+  const entries = Object.entries(value);
+  if (entries.length > LIMITS.labels.maxCount) throw configError('labels', `${entries.length} labels`, `at most ${LIMITS.labels.maxCount} labels`);
   const labels: Record<string, string> = {};
-  for (const [key, labelValue] of Object.entries(value)) {
-    if (typeof labelValue !== 'string') {
-      throw configError(`labels[${JSON.stringify(key)}]`, labelValue, 'a string');
+  const sentAs = new Map<string, string>();
+  for (const [key, labelValue] of entries) {
+    if (key === '' || key.length > LIMITS.labels.maxKeyLength) {
+      throw configError('labels', key === '' ? 'an empty key' : `a key of ${key.length} characters`, `keys of 1 to ${LIMITS.labels.maxKeyLength} characters`);
     }
-    if (key === '') throw configError('labels', value, 'an object without empty keys');
-    labels[key] = labelValue;
+    if (typeof labelValue !== 'string' || labelValue.length > LIMITS.labels.maxValueLength) {
+      throw configError(`labels[${JSON.stringify(key)}]`, labelValue, `a string of at most ${LIMITS.labels.maxValueLength} characters`);
+    }
+    // `,` `:` and control characters are sent as `_`: two keys that would be sent alike are refused.
+    const sent = sanitizeTagPart(key);
+    const other = sentAs.get(sent);
+    if (other !== undefined) throw configError('labels', `${JSON.stringify(other)} and ${JSON.stringify(key)}`, `keys that stay distinct once "," ":" and control characters are sent as "_" (both would be ${JSON.stringify(sent)})`);
+    sentAs.set(sent, key);
+    // defineProperty: a key such as `__proto__` is an ordinary label, not a prototype change.
+    Object.defineProperty(labels, key, { value: labelValue, enumerable: true, writable: true, configurable: true });
   }
   return labels;
 }
@@ -111,17 +158,12 @@ function readApplicationName(
   env: NodeJS.ProcessEnv,
 ): Pick<ProfilerConfig, 'applicationName' | 'applicationNameSource'> {
   const name = options.applicationName;
-  if (name !== undefined) {
-    if (typeof name !== 'string' || name.trim() === '') {
-      throw configError('applicationName', name, 'a non-empty string');
-    }
-    return { applicationName: name, applicationNameSource: 'option' };
-  }
+  if (name !== undefined) return { applicationName: readName('applicationName', name), applicationNameSource: 'option' };
   const fromEnv = env.BLACKFIRE_CONPROF_APP_NAME?.trim();
-  if (fromEnv) return { applicationName: fromEnv, applicationNameSource: 'env' };
+  if (fromEnv) return { applicationName: readName('env BLACKFIRE_CONPROF_APP_NAME', fromEnv), applicationNameSource: 'env' };
   const platform = env.PLATFORM_APPLICATION_NAME?.trim();
   // PLATFORM_APPLICATION_NAME is a platform default: an OTel service.name may still win over it.
-  if (platform) return { applicationName: platform, applicationNameSource: 'default' };
+  if (platform) return { applicationName: readName('env PLATFORM_APPLICATION_NAME', platform), applicationNameSource: 'default' };
   return { applicationName: DEFAULT_APPLICATION_NAME, applicationNameSource: 'default' };
 }
 
@@ -132,6 +174,13 @@ function readAgent(options: ProfilerOptions, env: NodeJS.ProcessEnv): AgentAddre
     return parseAgentAddress(fromEnv.trim(), 'env BLACKFIRE_AGENT_SOCKET');
   }
   return parseAgentAddress(defaultAgentSocket(process.platform, process.arch), 'default agent socket');
+}
+
+/** A number option before its range check: anything else (a string, NaN) is refused here, naming it. */
+function numberOption(option: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw configError(option, value, 'a finite number of milliseconds');
+  return value;
 }
 
 function readBoolean(option: string, value: unknown, fallback: boolean): boolean {
@@ -154,26 +203,22 @@ function readBasicAuth(env: NodeJS.ProcessEnv): string | undefined {
 export function resolveConfig(options: ProfilerOptions = {}, env: NodeJS.ProcessEnv = process.env): ProfilerConfig {
   if (typeof options !== 'object' || options === null) throw configError('options', options, 'an object');
   const nodeMajor = Number(process.versions.node.split('.')[0]);
-  const samplingFrequencyHz = positiveNumber('samplingFrequencyHz', options.samplingFrequencyHz, 100);
-  if (samplingFrequencyHz > 1000) throw configError('samplingFrequencyHz', samplingFrequencyHz, 'at most 1000');
+  const samplingFrequencyHz = numberInRange('samplingFrequencyHz', options.samplingFrequencyHz, 100, LIMITS.samplingFrequencyHz);
   const allocationsWanted = readBoolean('allocationProfiling', options.allocationProfiling, true);
-  const hostname = options.hostname ?? os.hostname();
-  if (typeof hostname !== 'string' || hostname === '') throw configError('hostname', hostname, 'a non-empty string');
+  const hostname = options.hostname === undefined ? os.hostname() : readName('hostname', options.hostname);
+  const periodFromEnv = readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_PERIOD', LIMITS.periodMillis);
+  const timeoutFromEnv = readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_UPLOAD_TIMEOUT', LIMITS.uploadTimeoutMillis);
   return {
     ...readApplicationName(options, env),
-    periodMillis: positiveNumber('periodMillis', options.periodMillis, readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_PERIOD') ?? 45_000),
-    uploadTimeoutMillis: positiveNumber(
-      'uploadTimeoutMillis',
-      options.uploadTimeoutMillis,
-      readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_UPLOAD_TIMEOUT') ?? 10_000,
-    ),
+    periodMillis: millisInRange('periodMillis', numberOption('periodMillis', options.periodMillis), periodFromEnv ?? 45_000, LIMITS.periodMillis),
+    uploadTimeoutMillis: millisInRange('uploadTimeoutMillis', numberOption('uploadTimeoutMillis', options.uploadTimeoutMillis), timeoutFromEnv ?? 10_000, LIMITS.uploadTimeoutMillis),
     userLabels: readLabels(options.labels),
     agent: readAgent(options, env),
     samplingIntervalMicros: Math.round(1e6 / samplingFrequencyHz),
-    heapIntervalBytes: positiveNumber('heapIntervalBytes', options.heapIntervalBytes, 512 * 1024, true),
-    heapStackDepth: positiveNumber('heapStackDepth', options.heapStackDepth, 64, true),
+    heapIntervalBytes: numberInRange('heapIntervalBytes', options.heapIntervalBytes, 512 * 1024, LIMITS.heapIntervalBytes, true),
+    heapStackDepth: numberInRange('heapStackDepth', options.heapStackDepth, 64, LIMITS.heapStackDepth, true),
     allocationProfiling: !allocationsWanted ? 'off' : nodeMajor >= 26 ? 'on' : 'unavailable',
-    maxPendingUploads: positiveNumber('maxPendingUploads', options.maxPendingUploads, 4, true),
+    maxPendingUploads: numberInRange('maxPendingUploads', options.maxPendingUploads, 4, LIMITS.maxPendingUploads, true),
     hostname,
     projectId: env.PLATFORM_PROJECT?.trim() || undefined,
     basicAuth: readBasicAuth(env),

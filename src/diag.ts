@@ -4,9 +4,27 @@ const NAMESPACE = 'blackfire-otel-profiler';
 
 let logger: DiagLogger | undefined;
 
-/** The profiler's component logger (created on first use, not at import time). */
+const LEVELS = ['error', 'warn', 'info', 'debug', 'verbose'] as const;
+
+/**
+ * The profiler's component logger (created on first use, not at import time). A logger that throws (its stream
+ * closed, say) costs that line, never the profiler or the application.
+ */
 export function profilerDiag(): DiagLogger {
-  logger ??= diag.createComponentLogger({ namespace: NAMESPACE });
+  if (logger === undefined) {
+    const component = diag.createComponentLogger({ namespace: NAMESPACE });
+    const guarded = {} as DiagLogger;
+    for (const level of LEVELS) {
+      guarded[level] = (message: string, ...args: unknown[]): void => {
+        try {
+          component[level](message, ...args);
+        } catch {
+          // the line is lost
+        }
+      };
+    }
+    logger = guarded;
+  }
   return logger;
 }
 

@@ -4,6 +4,10 @@ import { PROBE_VERSION } from './version.js';
 import { profilerDiag, RateLimitedLog } from './diag.js';
 import { TimeSampler } from './collect/time-sampler.js';
 import { HeapSampler } from './collect/heap-sampler.js';
+import { addonUnavailable } from './collect/pprof-bindings.js';
+
+/** The addon's failed load is logged once per process, not at every start(). */
+let addonErrorLogged = false;
 import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
 import { contextStoreUnavailable } from './collect/context-store.js';
 import type { HandOffMode } from './collect/time-sampler.js';
@@ -166,6 +170,13 @@ export class Profiler {
         `blackfire-otel-profiler: a Profiler for application "${other.applicationName}" is already running in this thread; stop() it before starting another`,
       );
     }
+    const unavailable = addonUnavailable();
+    if (unavailable !== undefined) {
+      // No sampler here (no prebuilt binary for this platform, say): the application runs unprofiled.
+      if (!addonErrorLogged) profilerDiag().error(`not profiling: ${unavailable}`);
+      addonErrorLogged = true;
+      return;
+    }
     this.timeSampler.start();
     try {
       this.heapSampler.start();
@@ -214,18 +225,32 @@ export class Profiler {
     const deadline = Date.now() + this.config.uploadTimeoutMillis;
     clearTimeout(this.timer);
     process.removeListener('beforeExit', this.onBeforeExit);
-    this.otel.disable();
-    this.collectAndSubmit(true);
-    this.heapSampler.stop();
+    // Each step on its own: one that fails must not leave the others undone, nor reject stop().
+    this.guarded('stop', () => this.otel.disable());
+    this.guarded('collect', () => this.collectAndSubmit(true));
+    this.guarded('stop', () => this.heapSampler.stop());
     this.running = false;
     const global = globalThis as GlobalWithRunning;
     if (global[RUNNING] === this) delete global[RUNNING];
     await this.settle(deadline);
   }
 
+  private guarded(kind: string, step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.log.warn(kind, `${kind}: ${(error as Error)?.message ?? String(error)}`);
+    }
+  }
+
+  /** Waits for the encodings under way and the backlog, until `deadline`; never rejects. */
   private async settle(deadline: number): Promise<void> {
-    await Promise.all(this.encoding);
-    await this.queue.drain(deadline);
+    try {
+      await Promise.all(this.encoding);
+      await this.queue.drain(deadline);
+    } catch (error) {
+      this.log.warn('settle', `could not finish the uploads: ${(error as Error)?.message ?? String(error)}`);
+    }
   }
 
   /** The next rotation, `periodMillis` after the current period began (the rotation's own time included). */

@@ -42,23 +42,23 @@ test('agentSocket: option > BLACKFIRE_AGENT_SOCKET; tcp:// means plain HTTP', ()
 });
 
 const bad: Array<[string, Record<string, unknown>, Record<string, string>, RegExp]> = [
-  ['periodMillis', { periodMillis: 0 }, {}, /periodMillis must be a positive finite number, got 0/],
+  ['periodMillis', { periodMillis: 0 }, {}, /periodMillis must be a duration from 100 to 3600000 ms, got 0/],
   ['periodMillis', { periodMillis: '45000' }, {}, /periodMillis must be .* got "45000"/],
   ['periodMillis', { periodMillis: NaN }, {}, /periodMillis .* got NaN/],
   ['uploadTimeoutMillis', { uploadTimeoutMillis: -1 }, {}, /uploadTimeoutMillis must be .* got -1/],
-  ['BLACKFIRE_CONPROF_PERIOD', {}, { BLACKFIRE_CONPROF_PERIOD: 'soon' }, /env BLACKFIRE_CONPROF_PERIOD must be a positive number of seconds, got "soon"/],
+  ['BLACKFIRE_CONPROF_PERIOD', {}, { BLACKFIRE_CONPROF_PERIOD: 'soon' }, /env BLACKFIRE_CONPROF_PERIOD must be a decimal number of seconds from 0.1 to 3600, got "soon"/],
   ['BLACKFIRE_CONPROF_UPLOAD_TIMEOUT', {}, { BLACKFIRE_CONPROF_UPLOAD_TIMEOUT: '-3' }, /env BLACKFIRE_CONPROF_UPLOAD_TIMEOUT .* got "-3"/],
   ['agentSocket', { agentSocket: 'ftp://x' }, {}, /agentSocket must be a unix:\/\/, tcp:\/\/, http:\/\/ or https:\/\/ address \(unknown scheme ftp:\/\/\), got "ftp:\/\/x"/],
   ['agentSocket', { agentSocket: '/var/run/agent.sock' }, {}, /agentSocket .*no scheme.*"\/var\/run\/agent.sock"/],
   ['agentSocket', { agentSocket: 'tcp://localhost' }, {}, /agentSocket .*tcp:\/\/ needs host:port/],
   ['BLACKFIRE_AGENT_SOCKET', {}, { BLACKFIRE_AGENT_SOCKET: 'udp://1.2.3.4:1' }, /env BLACKFIRE_AGENT_SOCKET .* got "udp:\/\/1.2.3.4:1"/],
-  ['labels', { labels: { team: 42 } }, {}, /labels\["team"\] must be a string, got 42/],
+  ['labels', { labels: { team: 42 } }, {}, /labels\["team"\] must be a string of at most 1000 characters, got 42/],
   ['labels', { labels: 'team:a' }, {}, /labels must be an object of string values, got "team:a"/],
-  ['applicationName', { applicationName: '' }, {}, /applicationName must be a non-empty string, got ""/],
-  ['samplingFrequencyHz', { samplingFrequencyHz: 5000 }, {}, /samplingFrequencyHz must be at most 1000, got 5000/],
-  ['heapIntervalBytes', { heapIntervalBytes: 1.5 }, {}, /heapIntervalBytes must be a positive integer, got 1.5/],
+  ['applicationName', { applicationName: '' }, {}, /applicationName must be a non-empty string of at most 255 characters, without control characters, got ""/],
+  ['samplingFrequencyHz', { samplingFrequencyHz: 5000 }, {}, /samplingFrequencyHz must be a number from 1 to 1000, got 5000/],
+  ['heapIntervalBytes', { heapIntervalBytes: 1.5 }, {}, /heapIntervalBytes must be an integer from 1024 to 4294967295, got 1.5/],
   ['allocationProfiling', { allocationProfiling: 'yes' }, {}, /allocationProfiling must be true or false, got "yes"/],
-  ['maxPendingUploads', { maxPendingUploads: 0 }, {}, /maxPendingUploads must be a positive integer, got 0/],
+  ['maxPendingUploads', { maxPendingUploads: 0 }, {}, /maxPendingUploads must be an integer from 1 to 100, got 0/],
 ];
 
 for (const [name, options, e, message] of bad) {

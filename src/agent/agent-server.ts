@@ -29,16 +29,26 @@ export interface AgentServer {
 }
 
 function safeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'app';
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+  return safe === '' || /^\.+$/.test(safe) ? '_' : safe;
+}
+
+/** `dir/<parts...>`, each part made safe; refuses anything that would land outside `dir`. */
+function inside(dir: string, ...parts: string[]): string {
+  const root = path.resolve(dir);
+  const target = path.resolve(root, ...parts.map(safeName));
+  if (!target.startsWith(root + path.sep)) throw new Error(`refusing to write outside ${root}: ${target}`);
+  return target;
 }
 
 async function save(dir: string, seq: number, upload: ReceivedUpload): Promise<string> {
-  const app = /(?:^|,)application_name:([^,]*)/.exec(upload.event.tags_profiler)?.[1] ?? 'app';
-  const stamp = upload.event.start.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const folder = path.join(dir, `${safeName(app)}-${stamp}-${String(seq).padStart(4, '0')}`);
+  // Every name below comes from the upload: none may reach outside `dir` (`../`, `/`, NUL are made `_`).
+  const app = /(?:^|,)application_name:([^,]*)/.exec(String(upload.event.tags_profiler))?.[1] ?? 'app';
+  const stamp = String(upload.event.start).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const folder = inside(dir, `${safeName(app)}-${safeName(stamp)}-${String(seq).padStart(4, '0')}`);
   await fs.mkdir(folder, { recursive: true });
   await fs.writeFile(path.join(folder, 'event.json'), JSON.stringify(upload.event, null, 2) + '\n');
-  for (const [name, data] of Object.entries(upload.files)) await fs.writeFile(path.join(folder, name), data);
+  for (const [name, data] of Object.entries(upload.files)) await fs.writeFile(inside(folder, name), data);
   return folder;
 }
 
@@ -61,7 +71,7 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer |
  * keeps what it received.
  */
 export async function startAgentServer(options: AgentServerOptions): Promise<AgentServer> {
-  const address = parseAgentAddress(options.listen, 'listen');
+  const address = parseAgentAddress(options.listen, 'listen', true);
   const uploads: ReceivedUpload[] = [];
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
   let seq = 0;

@@ -2,14 +2,25 @@
  * The one door to the native addon: every call into `@datadog/pprof` goes through here, so tests can
  * see (and stub) exactly what the profiler asks of the sampler, and nothing else imports the addon.
  */
-import * as pprof from '@datadog/pprof';
-// Deep imports, below the public API of the exact @datadog/pprof version package.json pins: its AsyncContextFrame
-// detector, and the native TimeProfiler with its serializer (checked by `nativeTimeBindings.missing()`).
-import * as acf from '@datadog/pprof/out/src/async-context-frame.js';
-import * as timeProfilerModule from '@datadog/pprof/out/src/time-profiler-bindings.js';
-import * as serializerModule from '@datadog/pprof/out/src/profile-serializer.js';
-import * as heapProfilerModule from '@datadog/pprof/out/src/heap-profiler-bindings.js';
+// Loaded on first use (addon.cjs): the public API, and deep imports below it of the exact @datadog/pprof version
+// package.json pins: its AsyncContextFrame detector, the native TimeProfiler with its serializer (checked by
+// `nativeTimeBindings.missing()`), the heap profiler's bindings (`nativeHeapBindings.missing()`).
+import { loadAddon, type Addon } from './addon.cjs';
 import type { Profile } from 'pprof-format';
+
+/** Why the native addon cannot be used here (its load failed), else undefined. */
+export function addonUnavailable(): string | undefined {
+  const loaded = loadAddon();
+  if (!('error' in loaded)) return undefined;
+  const error = loaded.error as Error | undefined;
+  return `@datadog/pprof could not be loaded: ${error?.message?.split('\n')[0] ?? String(error)}`;
+}
+
+function addon(): Addon {
+  const loaded = loadAddon();
+  if ('error' in loaded) throw new Error(addonUnavailable());
+  return loaded;
+}
 
 export type { Profile };
 
@@ -30,7 +41,7 @@ export interface TimeSamplerStartOptions {
 
 export const timeBindings = {
   start(options: TimeSamplerStartOptions): void {
-    pprof.time.start({
+    addon().pprof.time.start({
       intervalMicros: options.samplingIntervalMicros,
       durationMillis: options.durationMillis,
       withContexts: true,
@@ -41,32 +52,32 @@ export const timeBindings = {
   },
   /** Stops (and with `restart`, restarts at once: no gap) and returns the period's profile. */
   stop(restart: boolean, generateLabels?: GenerateLabels): Profile {
-    return pprof.time.stop(restart, generateLabels as never) as Profile;
+    return addon().pprof.time.stop(restart, generateLabels as never) as Profile;
   },
   isStarted(): boolean {
-    return pprof.time.isStarted();
+    return addon().pprof.time.isStarted();
   },
   setContext(context: object | undefined): void {
-    pprof.time.setContext(context);
+    addon().pprof.time.setContext(context);
   },
   getContext(): object | undefined {
-    return pprof.time.getContext() as object | undefined;
+    return addon().pprof.time.getContext() as object | undefined;
   },
   runWithContext<R>(context: object, fn: () => R): R {
-    return pprof.time.runWithContext(context, fn);
+    return addon().pprof.time.runWithContext(context, fn);
   },
 };
 
 export const heapBindings = {
   /** Through the public API; with `allocations`, V8's sampler restarts at each profile (see nativeHeapBindings). */
   start(intervalBytes: number, stackDepth: number, allocations = false): void {
-    pprof.heap.start(intervalBytes, stackDepth, allocations);
+    addon().pprof.heap.start(intervalBytes, stackDepth, allocations);
   },
   profile(): Profile {
-    return pprof.heap.profile() as Profile;
+    return addon().pprof.heap.profile() as Profile;
   },
   stop(): void {
-    pprof.heap.stop();
+    addon().pprof.heap.stop();
   },
 };
 
@@ -98,24 +109,26 @@ type SerializeHeapProfile = (root: AllocationNode, startTimeNanos: number, inter
  */
 export const nativeHeapBindings = {
   missing(): string | undefined {
-    const m = heapProfilerModule as Record<string, unknown>;
+    const unavailable = addonUnavailable();
+    if (unavailable !== undefined) return unavailable;
+    const m = addon().heapProfiler as Record<string, unknown>;
     const absent = ['startSamplingHeapProfiler', 'stopSamplingHeapProfiler', 'getAllocationProfile'].filter((name) => typeof m[name] !== 'function');
     if (absent.length > 0) return `heap-profiler-bindings.js lacks ${absent.join(', ')}`;
-    if (typeof (serializerModule as { serializeHeapProfile?: unknown }).serializeHeapProfile !== 'function') return 'profile-serializer.js exports no serializeHeapProfile';
+    if (typeof (addon().serializer as { serializeHeapProfile?: unknown }).serializeHeapProfile !== 'function') return 'profile-serializer.js exports no serializeHeapProfile';
     return undefined;
   },
   start(intervalBytes: number, stackDepth: number): void {
-    heapProfilerModule.startSamplingHeapProfiler(intervalBytes, stackDepth, true);
+    addon().heapProfiler.startSamplingHeapProfiler(intervalBytes, stackDepth, true);
   },
   stop(): void {
-    heapProfilerModule.stopSamplingHeapProfiler();
+    addon().heapProfiler.stopSamplingHeapProfiler();
   },
   /** The tree with live and cumulative figures (V8 forces a full GC first in this mode, to tell live from dead). */
   tree(): AllocationNode {
-    return heapProfilerModule.getAllocationProfile() as unknown as AllocationNode;
+    return addon().heapProfiler.getAllocationProfile() as unknown as AllocationNode;
   },
   serialize(root: AllocationNode, startTimeNanos: number, intervalBytes: number): Profile {
-    const serialize = serializerModule.serializeHeapProfile as unknown as SerializeHeapProfile;
+    const serialize = addon().serializer.serializeHeapProfile as unknown as SerializeHeapProfile;
     return serialize(root, startTimeNanos, intervalBytes, undefined, undefined, undefined, true);
   },
 };
@@ -124,7 +137,7 @@ let asyncContextFrameActive: boolean | undefined;
 
 /** Whether AsyncLocalStorage runs on AsyncContextFrame here (Node >= 24 by default), which `useCPED` needs. */
 export function isAsyncContextFrameActive(): boolean {
-  asyncContextFrameActive ??= acf.isAsyncContextFrameActive();
+  asyncContextFrameActive ??= addonUnavailable() === undefined && addon().acf.isAsyncContextFrameActive();
   return asyncContextFrameActive;
 }
 
@@ -166,19 +179,21 @@ export const nativeTimeBindings = {
    * time profile serializer), or undefined when they are all there. Anything missing: the public API path runs.
    */
   missing(): string | undefined {
-    const TimeProfiler = (timeProfilerModule as { TimeProfiler?: unknown }).TimeProfiler;
+    const unavailable = addonUnavailable();
+    if (unavailable !== undefined) return unavailable;
+    const TimeProfiler = (addon().timeProfiler as { TimeProfiler?: unknown }).TimeProfiler;
     if (typeof TimeProfiler !== 'function') return 'time-profiler-bindings.js exports no TimeProfiler constructor';
     const prototype = (TimeProfiler as { prototype?: Record<string, unknown> }).prototype ?? {};
     const absent = PROFILER_METHODS.filter((name) => typeof prototype[name] !== 'function');
     if (absent.length > 0) return `TimeProfiler lacks ${absent.join(', ')}`;
-    const serialize = (serializerModule as { serializeTimeProfile?: unknown }).serializeTimeProfile;
+    const serialize = (addon().serializer as { serializeTimeProfile?: unknown }).serializeTimeProfile;
     if (typeof serialize !== 'function') return 'profile-serializer.js exports no serializeTimeProfile';
     // (prof, intervalMicros, sourceMapper, recomputeSamplingInterval = false, generateLabels, ...): 3 before the defaults.
     if (serialize.length !== 3) return `serializeTimeProfile takes ${serialize.length} leading parameters, not 3 (its signature changed)`;
     return undefined;
   },
   create(options: NativeTimeProfilerOptions): NativeTimeProfiler {
-    const TimeProfiler = timeProfilerModule.TimeProfiler as TimeProfilerConstructor;
+    const TimeProfiler = addon().timeProfiler.TimeProfiler as TimeProfilerConstructor;
     // The native constructor checks every option's type strictly.
     return new TimeProfiler({
       intervalMicros: options.samplingIntervalMicros,
@@ -198,7 +213,7 @@ export const nativeTimeBindings = {
   },
   /** The period's pprof Profile from the raw V8 profile, with `generateLabels` run once per sample context. */
   serialize(raw: unknown, samplingIntervalMicros: number, generateLabels?: GenerateLabels): Profile {
-    const serialize = serializerModule.serializeTimeProfile as SerializeTimeProfile;
+    const serialize = addon().serializer.serializeTimeProfile as SerializeTimeProfile;
     return serialize(raw, samplingIntervalMicros, undefined, true, generateLabels);
   },
 };

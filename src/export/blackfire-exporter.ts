@@ -27,7 +27,10 @@ export interface BlackfireExporterOptions {
   log?: RateLimitedLog;
 }
 
-type Attempt = { done: ExportResult } | { retry: { kind: string; message: string } };
+type Attempt = { done: ExportResult } | { retry: { kind: string; message: string; retryAfterMillis?: number | undefined } };
+
+/** The longest `Retry-After` honoured: beyond it the agent's answer is taken as this. */
+const MAX_RETRY_AFTER_MILLIS = 10 * 60_000;
 
 const FIRST_BACKOFF_MILLIS = 250;
 const MAX_BACKOFF_MILLIS = 2_000;
@@ -39,6 +42,8 @@ const MAX_BACKOFF_MILLIS = 2_000;
  */
 export class BlackfireExporter {
   private readonly log: RateLimitedLog;
+  /** No request before this (epoch ms): the agent's last `Retry-After`, for this upload and the ones after it. */
+  private notBeforeMillis = 0;
 
   constructor(private readonly options: BlackfireExporterOptions) {
     this.log = options.log ?? new RateLimitedLog();
@@ -59,12 +64,25 @@ export class BlackfireExporter {
     if (this.options.basicAuth) headers.Authorization = this.options.basicAuth;
     let lastRetry = { kind: 'timeout', message: `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms` };
     for (let attempt = 1; ; attempt++) {
+      const wait = this.notBeforeMillis - Date.now();
+      if (wait > 0) {
+        // The agent asked us to wait (429/503 with Retry-After): not one request before then.
+        if (Date.now() + wait >= deadline) {
+          return this.fail(attempt - 1, 'retry-after', `the agent asked to wait ${Math.ceil(wait / 1000)} s (Retry-After), beyond this upload's deadline`);
+        }
+        await sleep(wait, undefined, { ref: false });
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return this.fail(attempt - 1, lastRetry.kind, lastRetry.message);
       const outcome = await this.attempt(body, headers, remaining, attempt);
       if ('done' in outcome) return outcome.done;
       lastRetry = outcome.retry;
       const backoff = Math.min(FIRST_BACKOFF_MILLIS * 2 ** (attempt - 1), MAX_BACKOFF_MILLIS) * (0.5 + Math.random() / 2);
+      const retryAfter = outcome.retry.retryAfterMillis;
+      if (retryAfter !== undefined) {
+        this.notBeforeMillis = Date.now() + Math.max(backoff, Math.min(retryAfter, MAX_RETRY_AFTER_MILLIS));
+        continue;
+      }
       if (Date.now() + backoff >= deadline) return this.fail(attempt, lastRetry.kind, lastRetry.message);
       await sleep(backoff, undefined, { ref: false });
     }
@@ -90,7 +108,10 @@ export class BlackfireExporter {
     }
     const detail = `HTTP ${status}${response.bodyStart ? ': ' + response.bodyStart.slice(0, 200).trim() : ''}`;
     if (status === 404) return { done: this.fail(attempt, 'agent-too-old', `${AGENT_TOO_OLD} (the agent answered ${detail})`) };
-    if (status >= 500 || status === 429) return { retry: { kind: `http-${status}`, message: detail } };
+    if (status >= 500 || status === 429) {
+      const retryAfterMillis = status === 429 || status === 503 ? response.retryAfterMillis : undefined;
+      return { retry: { kind: `http-${status}`, message: detail, retryAfterMillis } };
+    }
     return { done: this.fail(attempt, `http-${status}`, `the agent refused the upload: ${detail}`) };
   }
 

@@ -14,6 +14,17 @@ export interface AgentResponse {
   statusCode: number;
   /** The first bytes of the response body, for error messages. */
   bodyStart: string;
+  /** `Retry-After` (delay-seconds or an HTTP date) as milliseconds from now, if the answer had a valid one. */
+  retryAfterMillis?: number;
+}
+
+/** `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`, as ms from `nowMillis`; else undefined. */
+export function parseRetryAfter(value: string | undefined, nowMillis = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMillis);
 }
 
 /** A request that ended before an HTTP response: `timeout`, `not-http` (the peer does not speak HTTP) or `network`. */
@@ -71,7 +82,8 @@ export function postToAgent(req: AgentRequest): Promise<AgentResponse> {
       response.on('end', () => {
         clearTimeout(timer);
         const bodyStart = Buffer.concat(chunks).subarray(0, MAX_BODY_START_BYTES).toString('utf8');
-        resolve({ statusCode: response.statusCode ?? 0, bodyStart });
+        const retryAfter = response.headers['retry-after'];
+        resolve({ statusCode: response.statusCode ?? 0, bodyStart, retryAfterMillis: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) });
       });
       response.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -82,6 +94,8 @@ export function postToAgent(req: AgentRequest): Promise<AgentResponse> {
       request.destroy(new TransportError('timeout', `no answer from the agent within ${req.timeoutMillis} ms`));
     }, req.timeoutMillis);
     timer.unref();
+    // An upload never keeps a finished application alive: at `beforeExit` the profiler's stop() bounds the last one.
+    request.on('socket', (socket) => socket.unref());
     request.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(error instanceof TransportError ? error : classify(error));

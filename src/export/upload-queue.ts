@@ -58,13 +58,25 @@ export class UploadQueue<T> {
 
   private drop(count: number, reason: 'backlog full' | 'stop deadline'): void {
     this.droppedTotal += count;
-    this.options.onDrop(count, this.droppedTotal, reason);
+    try {
+      this.options.onDrop(count, this.droppedTotal, reason);
+    } catch {
+      // A callback that throws (a broken logger, say) must not stop the queue.
+    }
   }
 
+  /** Sends one item after another; whatever a send does (even reject), the queue goes on and clears `inFlight`. */
   private async run(): Promise<void> {
-    for (let item = this.pending.shift(); item !== undefined; item = this.pending.shift()) {
-      await this.options.send(item, this.deadlineMillis);
+    try {
+      for (let item = this.pending.shift(); item !== undefined; item = this.pending.shift()) {
+        try {
+          await this.options.send(item, this.deadlineMillis);
+        } catch {
+          // `send` must not throw; if it does, that item is lost, not the queue.
+        }
+      }
+    } finally {
+      this.inFlight = undefined;
     }
-    this.inFlight = undefined;
   }
 }

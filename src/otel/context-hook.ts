@@ -170,8 +170,10 @@ export class ContextHook {
     const hook = this;
     return function withStoreAround(this: ContextManager, ctx, fn, thisArg, ...args) {
       const storage = hook.holders?.storage;
+      // Inactive (after stop()): a pure pass-through, nothing of ours runs on the context.
+      if (!hook.active || storage === undefined) return original.call(this, ctx, fn, thisArg, ...args);
       const store = hook.storeOf(ctx);
-      if (!hook.active || storage === undefined || storage.getStore() === store) return original.call(this, ctx, fn, thisArg, ...args);
+      if (storage.getStore() === store) return original.call(this, ctx, fn, thisArg, ...args);
       return storage.run(store, () => original.call(this, ctx, fn, thisArg, ...args));
     };
   }
@@ -185,10 +187,9 @@ export class ContextHook {
   private cpedWith(original: WithFn): WithFn {
     const hook = this;
     return function withSampleContext(this: ContextManager, ctx, fn, thisArg, ...args) {
+      if (!hook.active || !timeBindings.isStarted()) return original.call(this, ctx, fn, thisArg, ...args);
       const target = hook.sampleContextFor(ctx);
-      if (!hook.active || !timeBindings.isStarted() || target === timeBindings.getContext()) {
-        return original.call(this, ctx, fn, thisArg, ...args);
-      }
+      if (target === timeBindings.getContext()) return original.call(this, ctx, fn, thisArg, ...args);
       return timeBindings.runWithContext(target, () => original.call(this, ctx, fn, thisArg, ...args));
     };
   }
@@ -196,9 +197,10 @@ export class ContextHook {
   private fallbackWith(original: WithFn): WithFn {
     const hook = this;
     return function withSampleContext(this: ContextManager, ctx, fn, thisArg, ...args) {
+      if (!hook.active) return original.call(this, ctx, fn, thisArg, ...args);
       const target = hook.sampleContextFor(ctx);
       const previous = hook.current;
-      if (!hook.active || target === previous) return original.call(this, ctx, fn, thisArg, ...args);
+      if (target === previous) return original.call(this, ctx, fn, thisArg, ...args);
       hook.set(target);
       try {
         return original.call(this, ctx, fn, thisArg, ...args);

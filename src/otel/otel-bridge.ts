@@ -105,6 +105,7 @@ export class OtelBridge {
   }
 
   private onLocalRoot(root: SpanLike): void {
+    if (!this.enabled) return;
     const span = root as EndableSpan;
     span.setAttribute?.(PROFILE_ATTRIBUTE, spanIdToNum(span.spanContext().spanId).toString());
     if (this.processorSeen || typeof span.end !== 'function' || endpointOf(span) === undefined) return;

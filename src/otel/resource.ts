@@ -135,6 +135,8 @@ export class ResourceSource {
     // The unknown_service:* placeholder never wins over a real name, in the labels either.
     const name = this.serviceName();
     if (name !== undefined) merged['service.name'] = name;
+    // With no real name at all, the placeholder is left out (as the application name leaves it out).
+    else if (typeof merged['service.name'] === 'string' && UNKNOWN_SERVICE.test(merged['service.name'])) delete merged['service.name'];
     return merged;
   }
 }

@@ -1,0 +1,24 @@
+'use strict';
+// The native addon, @datadog/pprof, with the modules below its public API that the profiler uses: loaded on
+// first use, never at import time. A failed load (no prebuilt binary for this platform, a broken install) is
+// kept and handed back, never thrown: the profiler then logs it once and the application runs unprofiled.
+// Plain CommonJS (not TypeScript) so that both the ES module and the CommonJS builds can load it lazily with
+// `require`. Types: addon.d.cts.
+let loaded;
+
+exports.loadAddon = function loadAddon() {
+  if (loaded === undefined) {
+    try {
+      loaded = {
+        pprof: require('@datadog/pprof'),
+        acf: require('@datadog/pprof/out/src/async-context-frame.js'),
+        timeProfiler: require('@datadog/pprof/out/src/time-profiler-bindings.js'),
+        serializer: require('@datadog/pprof/out/src/profile-serializer.js'),
+        heapProfiler: require('@datadog/pprof/out/src/heap-profiler-bindings.js'),
+      };
+    } catch (error) {
+      loaded = { error };
+    }
+  }
+  return loaded;
+};
