@@ -2,6 +2,7 @@
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -245,5 +246,34 @@ test('the addon unavailable (a failed load): start() logs one diag error, and th
     assert.equal(agent.uploads.length, 0);
   } finally {
     await agent.close();
+  }
+});
+
+test('security: the stand-in agent refuses a body over its limit (413) and a malformed one (400), and keeps serving', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-limits-'));
+  const server = await startAgentServer({ listen: `unix://${path.join(dir, 'agent.sock')}`, maxBodyBytes: 64 * 1024 });
+  const send = (body: Buffer, contentType: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const request = http.request(
+        { socketPath: path.join(dir, 'agent.sock'), path: '/profiling/v1/input', method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': body.length }, agent: false },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  try {
+    assert.equal(await send(Buffer.alloc(200 * 1024, 1), 'multipart/form-data; boundary=x'), 413);
+    assert.equal(await send(Buffer.from('--x\r\nnot a part'), 'multipart/form-data; boundary=x'), 400);
+    assert.equal(await send(Buffer.from([0, 1, 2, 255]), 'multipart/form-data; boundary=x'), 400);
+    const profiler = new Profiler({ applicationName: 'after-bad-bodies', periodMillis: 60_000, agentSocket: server.address });
+    profiler.start();
+    await profiler.stop();
+    assert.equal(server.uploads.length, 1, 'a good upload is still accepted afterwards');
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
