@@ -2,7 +2,8 @@ import * as os from 'node:os';
 import type { Attributes } from '@opentelemetry/api';
 import { parseAgentAddress, defaultAgentSocket, type AgentAddress } from './export/agent-address.js';
 import { configError } from './config-error.js';
-import { sanitizeTagPart } from './profile/tags.js';
+import type { ProfileExporter } from './export/exporter.js';
+import { sanitizeTagPart } from './export/blackfire/tags.js';
 
 /** Options of `new Profiler(options)`. Every option is optional. */
 export interface ProfilerOptions {
@@ -49,6 +50,11 @@ export interface ProfilerOptions {
    * Default `DEFAULT_RESOURCE_LABELS`: service.*, deployment.*, host.name, k8s.*, cloud.*, container.*, faas.*.
    */
   resourceLabels?: readonly string[];
+  /**
+   * Where periods go: ProfileExporters, each with its own bounded queue. Default: env `OTEL_PROFILES_EXPORTER`
+   * (`blackfire`, `file`, comma-separated), else the Blackfire Agent.
+   */
+  exporters?: readonly ProfileExporter[];
 }
 
 /** The validated configuration, every value resolved. */

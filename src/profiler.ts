@@ -11,9 +11,11 @@ let addonErrorLogged = false;
 import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
 import { contextStoreUnavailable } from './collect/context-store.js';
 import type { HandOffMode } from './collect/time-sampler.js';
-import { buildUpload, type CollectedPeriod } from './profile/upload-builder.js';
-import { defaultTags, mergeTags } from './profile/tags.js';
-import { BlackfireExporter, type EncodedUpload, type ExportResult } from './export/blackfire-exporter.js';
+import { configError } from './config-error.js';
+import { FileExporter } from './export/file/file-exporter.js';
+import { BlackfireExporter } from './export/blackfire/blackfire-exporter.js';
+import type { ExportResult, ProfileExporter } from './export/exporter.js';
+import type { CollectedPeriod, ProfilePeriod } from './profile/period.js';
 import { UploadQueue } from './export/upload-queue.js';
 import { OtelBridge } from './otel/otel-bridge.js';
 import { ProfilerSpanProcessor } from './otel/span-processor.js';
@@ -58,8 +60,8 @@ type GlobalWithRunning = typeof globalThis & { [RUNNING]?: Profiler };
 export class Profiler {
   private readonly config: ProfilerConfig;
   private readonly log = new RateLimitedLog();
-  private readonly exporter: BlackfireExporter;
-  private readonly queue: UploadQueue<EncodedUpload>;
+  /** One queue per exporter: a slow or failing exporter never delays the others. */
+  private readonly sinks: Array<{ exporter: ProfileExporter; queue: UploadQueue<ProfilePeriod>; succeeded: number; failed: number }>;
   private readonly timeSampler: TimeSampler;
   private readonly heapSampler: HeapSampler;
   private readonly encoding = new Set<Promise<void>>();
@@ -87,19 +89,18 @@ export class Profiler {
   /** Validates the options and reads the environment; starts nothing. Throws on a bad option, naming it. */
   constructor(options: ProfilerOptions = {}) {
     this.config = resolveConfig(options);
-    this.exporter = new BlackfireExporter({
-      agent: this.config.agent,
-      uploadTimeoutMillis: this.config.uploadTimeoutMillis,
-      basicAuth: this.config.basicAuth,
-      log: this.log,
-    });
-    this.queue = new UploadQueue<EncodedUpload>({
-      maxPending: this.config.maxPendingUploads,
-      send: (upload, deadline) => this.send(upload, deadline),
-      onDrop: (now, total, reason) => {
-        this.statsValue.periodsDropped = total;
-        this.log.warn(`dropped-${reason}`, `dropped ${now} period(s) of profiles (${reason}); ${total} dropped in all`);
-      },
+    const exporters = options.exporters ?? this.exportersFromEnv(process.env);
+    this.sinks = readExporters(exporters).map((exporter) => {
+      const sink = { exporter, succeeded: 0, failed: 0, queue: undefined as unknown as UploadQueue<ProfilePeriod> };
+      sink.queue = new UploadQueue<ProfilePeriod>({
+        maxPending: this.config.maxPendingUploads,
+        send: (period, deadline) => this.send(sink, period, deadline),
+        onDrop: (now, total, reason) => {
+          this.statsValue.periodsDropped = this.sinks.reduce((sum, s) => sum + s.queue.dropped, 0);
+          this.log.warn(`${exporter.name}-dropped-${reason}`, `${exporter.name}: dropped ${now} period(s) of profiles (${reason}); ${total} dropped in all`);
+        },
+      });
+      return sink;
     });
     this.timeSampler = new TimeSampler({
       samplingIntervalMicros: this.config.samplingIntervalMicros,
@@ -247,7 +248,15 @@ export class Profiler {
   private async settle(deadline: number): Promise<void> {
     try {
       await Promise.all(this.encoding);
-      await this.queue.drain(deadline);
+      await Promise.all(this.sinks.map((sink) => sink.queue.drain(deadline)));
+      // Exporters are flushed, not shut down: start() may follow stop().
+      const remaining = Math.max(0, deadline - Date.now());
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(this.sinks.map((sink) => Promise.resolve().then(() => sink.exporter.forceFlush()).catch(() => {}))),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining))),
+      ]);
+      clearTimeout(timer);
     } catch (error) {
       this.log.warn('settle', `could not finish the uploads: ${(error as Error)?.message ?? String(error)}`);
     }
@@ -272,9 +281,11 @@ export class Profiler {
       this.log.warn('collect', `could not collect the period's profiles: ${(error as Error).message}`);
       return;
     }
-    const encoding = this.encode(period).then(
-      (upload) => this.queue.push(upload),
-      (error: Error) => this.log.warn('encode', `could not encode the period's profiles: ${error.message}`),
+    const encoding = this.describe(period).then(
+      (described) => {
+        for (const sink of this.sinks) sink.queue.push(described);
+      },
+      (error: Error) => this.log.warn('encode', `could not describe the period's profiles: ${error.message}`),
     );
     this.encoding.add(encoding);
     void encoding.finally(() => this.encoding.delete(encoding));
@@ -301,29 +312,34 @@ export class Profiler {
     return period;
   }
 
-  private async encode(period: CollectedPeriod): Promise<EncodedUpload> {
-    const t0 = performance.now();
+  /** `OTEL_PROFILES_EXPORTER` (comma-separated, as `OTEL_TRACES_EXPORTER`): `blackfire` (the default), `file`. */
+  private exportersFromEnv(env: NodeJS.ProcessEnv): ProfileExporter[] {
+    const raw = env.OTEL_PROFILES_EXPORTER?.trim() || 'blackfire';
+    const names = raw.split(',').map((n) => n.trim().toLowerCase());
+    return names.map((name) => {
+      if (name === 'blackfire') {
+        return new BlackfireExporter({ agent: this.config.agent, uploadTimeoutMillis: this.config.uploadTimeoutMillis, basicAuth: this.config.basicAuth, log: this.log });
+      }
+      if (name === 'file') return new FileExporter({ dir: env.BLACKFIRE_CONPROF_FILE_DIR?.trim() || 'profiles', log: this.log });
+      throw configError('env OTEL_PROFILES_EXPORTER', raw, 'a comma-separated list of blackfire, file');
+    });
+  }
+
+  /** The period with what describes it (name, labels, resource), for every exporter alike. */
+  private async describe(period: CollectedPeriod): Promise<ProfilePeriod> {
     // At most half the upload's time budget: the upload itself must still fit in it.
     await this.otel.resource.settle(Math.min(this.config.uploadTimeoutMillis / 2, 5_000));
-    const applicationName = this.applicationName;
-    const defaults = defaultTags({
-      applicationName,
+    return {
+      ...period,
+      applicationName: this.applicationName,
       hostname: this.config.hostname,
-      probeVersion: PROBE_VERSION,
-      nodeVersion: process.version,
-      platform: process.platform,
-      arch: process.arch,
       projectId: this.config.projectId,
-    });
-    const upload = await buildUpload(period, {
-      applicationName,
-      tags: mergeTags(defaults, this.otel.resourceLabels(), this.config.userLabels),
+      labels: { ...this.otel.resourceLabels(), ...this.config.userLabels },
+      resource: this.otel.resource.attributes(),
       processStartMillis: this.processStartMillis,
       probeVersion: PROBE_VERSION,
       settings: this.settings(),
-    });
-    this.statsValue.lastEncodeMillis = performance.now() - t0;
-    return upload;
+    };
   }
 
   private settings(): Record<string, unknown> {
@@ -340,10 +356,22 @@ export class Profiler {
     };
   }
 
-  private async send(upload: EncodedUpload, deadlineMillis: number): Promise<ExportResult> {
-    const result = await this.exporter.export(upload, deadlineMillis);
-    if (result.code === 'success') this.statsValue.uploadsSucceeded++;
-    else this.statsValue.uploadsFailed++;
+  private async send(sink: Profiler['sinks'][number], period: ProfilePeriod, deadlineMillis: number): Promise<ExportResult> {
+    const result = await sink.exporter.export(period, Math.min(deadlineMillis, Date.now() + this.config.uploadTimeoutMillis));
+    if (result.code === 'success') sink.succeeded++;
+    else sink.failed++;
+    this.statsValue.uploadsSucceeded = this.sinks.reduce((sum, s) => sum + s.succeeded, 0);
+    this.statsValue.uploadsFailed = this.sinks.reduce((sum, s) => sum + s.failed, 0);
+    if (sink.exporter instanceof BlackfireExporter) this.statsValue.lastEncodeMillis = sink.exporter.lastEncodeMillis;
     return result;
   }
+}
+
+/** The `exporters` option: a non-empty array of ProfileExporters with distinct names. */
+function readExporters(value: unknown): ProfileExporter[] {
+  const valid = Array.isArray(value) && value.length > 0 && value.every((e) => typeof e === 'object' && e !== null && typeof (e as ProfileExporter).export === 'function' && typeof (e as ProfileExporter).name === 'string');
+  if (!valid) throw configError('exporters', value, 'a non-empty array of ProfileExporters (export, forceFlush, shutdown, name)');
+  const names = (value as ProfileExporter[]).map((e) => e.name);
+  if (new Set(names).size !== names.length) throw configError('exporters', names, 'exporters with distinct names');
+  return value as ProfileExporter[];
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { parseAgentAddress } from '../export/agent-address.js';
-import { INTAKE_PATH } from '../export/blackfire-exporter.js';
+import { INTAKE_PATH } from '../export/blackfire/blackfire-exporter.js';
 import { boundaryOf, parseMultipart } from './multipart-parser.js';
 import { checkUpload, type ReceivedUpload } from './upload-check.js';
 import { summarizeUpload } from './upload-summary.js';

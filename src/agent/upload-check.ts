@@ -1,6 +1,6 @@
 import * as zlib from 'node:zlib';
 import { Profile } from 'pprof-format';
-import type { UploadEvent } from '../profile/event.js';
+import type { UploadEvent } from '../export/blackfire/event.js';
 import type { ParsedPart } from './multipart-parser.js';
 
 /** An upload the stand-in agent accepted: event.json and every pprof, decompressed and decoded. */

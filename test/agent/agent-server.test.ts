@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Profile, StringTable, ValueType } from 'pprof-format';
-import { encodeMultipart, type MultipartPart } from '../../src/export/multipart';
+import { encodeMultipart, type MultipartPart } from '../../src/export/blackfire/multipart';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 
 const BOUNDARY = 'test-boundary-0123456789';

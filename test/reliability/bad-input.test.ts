@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { resolveConfig, LIMITS } from '../../src/config';
 import { ProfilerConfigError } from '../../src/config-error';
 import { Profiler } from '../../src/profiler';
-import { formatTagsProfiler, mergeTags } from '../../src/profile/tags';
+import { formatTagsProfiler, mergeTags } from '../../src/export/blackfire/tags';
 
 const counts = { errors: 0, sanitised: 0 };
 after(() => process.stdout.write(`\n# bad input: ${counts.errors} clear errors, ${counts.sanitised} documented sanitisations\n`));

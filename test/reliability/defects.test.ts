@@ -12,9 +12,9 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Profiler } from '../../src/profiler';
 import { PROFILE_ATTRIBUTE } from '../../src/otel/otel-bridge';
-import { BlackfireExporter, type EncodedUpload } from '../../src/export/blackfire-exporter';
+import { BlackfireExporter, type EncodedUpload } from '../../src/export/blackfire/blackfire-exporter';
 import { parseAgentAddress } from '../../src/export/agent-address';
-import { buildUploadEvent } from '../../src/profile/event';
+import { buildUploadEvent } from '../../src/export/blackfire/event';
 import { startAgentServer } from '../../src/agent/agent-server';
 import { startFaultAgent } from '../helpers/fault-agent';
 import { startTestAgent } from '../helpers/agent';
@@ -60,7 +60,7 @@ test('1. a diag logger that throws, with an agent answering 500 then 200: upload
     await sleep(250);
     await profiler.stop();
     assert.deepEqual(appFaults.slice(faultsBefore), [], 'no unhandled rejection');
-    assert.ok((profiler as unknown as { queue: { size: number } }).queue.size === 0, 'the queue is empty, not stuck');
+    assert.ok((profiler as unknown as { sinks: Array<{ queue: { size: number } }> }).sinks.every((s) => s.queue.size === 0), 'the queue is empty, not stuck');
   } finally {
     await profiler.stop();
     diag.disable();
@@ -201,7 +201,7 @@ test('security: https:// verifies the certificate; a self-signed agent fails clo
       files: [],
     };
     const keepAlive = setInterval(() => {}, 100);
-    const result = await exporter.export(upload).finally(() => clearInterval(keepAlive));
+    const result = await exporter.send(upload).finally(() => clearInterval(keepAlive));
     assert.equal(result.code, 'failure');
     assert.equal(requests, 0, 'no request reached the server past the TLS handshake');
     const line = lines.find((l) => l.startsWith('warn'));

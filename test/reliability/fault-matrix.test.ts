@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { Profiler } from '../../src/profiler';
-import type { BlackfireExporter } from '../../src/export/blackfire-exporter';
+import type { BlackfireExporter } from '../../src/export/blackfire/blackfire-exporter';
 import type { UploadQueue } from '../../src/export/upload-queue';
 import { FAULT_MODES, startFaultAgent } from '../helpers/fault-agent';
 
@@ -58,7 +58,7 @@ for (const mode of FAULT_MODES) {
       maxPendingUploads: MAX_PENDING,
       agentSocket: agent.address,
     });
-    const internals = profiler as unknown as { exporter: BlackfireExporter; queue: UploadQueue<unknown> };
+    const internals = (profiler as unknown as { sinks: Array<{ exporter: BlackfireExporter; queue: UploadQueue<unknown> }> }).sinks[0]!;
     const exportMillis: number[] = [];
     const exportOnce = internals.exporter.export.bind(internals.exporter);
     internals.exporter.export = async (...args) => {

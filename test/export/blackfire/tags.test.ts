@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { defaultTags, formatTagsProfiler, mergeTags, sanitizeTagPart, type TagSource } from '../../src/profile/tags';
+import { defaultTags, formatTagsProfiler, mergeTags, sanitizeTagPart, type TagSource } from '../../../src/export/blackfire/tags';
 
 const source: TagSource = {
   applicationName: 'checkout',

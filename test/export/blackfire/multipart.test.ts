@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { encodeMultipart, newBoundary, type MultipartPart } from '../../src/export/multipart';
-import { boundaryOf, parseMultipart } from '../../src/agent/multipart-parser';
+import { encodeMultipart, newBoundary, type MultipartPart } from '../../../src/export/blackfire/multipart';
+import { boundaryOf, parseMultipart } from '../../../src/agent/multipart-parser';
 
 const BOUNDARY = '----blackfire-otel-profiler-000102030405060708090a0b';
 const EVENT = '{"family":"node"}';

@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import type { UploadEvent } from '../profile/event.js';
-import { RateLimitedLog } from '../diag.js';
-import type { AgentAddress } from './agent-address.js';
+import type { UploadEvent } from './event.js';
+import type { ExportResult, ProfileExporter } from '../exporter.js';
+import type { ProfilePeriod } from '../../profile/period.js';
+import { buildUpload } from './upload-builder.js';
+import { RateLimitedLog } from '../../diag.js';
+import { parseAgentAddress, type AgentAddress } from '../agent-address.js';
 import { encodeMultipart, newBoundary } from './multipart.js';
-import { postToAgent, TransportError, type AgentResponse } from './http-transport.js';
+import { postToAgent, TransportError, type AgentResponse } from '../http-transport.js';
 
 export const INTAKE_PATH = '/profiling/v1/input';
 export const AGENT_TOO_OLD = 'Blackfire Agent >= 2.13.0 is required';
@@ -16,12 +19,11 @@ export interface EncodedUpload {
   files: Array<{ name: string; data: Buffer }>;
 }
 
-export type ExportResult =
-  | { code: 'success'; attempts: number }
-  | { code: 'failure'; attempts: number; kind: string; message: string };
+export type { ExportResult };
 
 export interface BlackfireExporterOptions {
-  agent: AgentAddress;
+  /** The agent's address (`unix:///path`, `tcp://host:port`, `http(s)://...`), parsed or not. */
+  agent: AgentAddress | string;
   uploadTimeoutMillis: number;
   basicAuth?: string | undefined;
   log?: RateLimitedLog;
@@ -40,17 +42,41 @@ const MAX_BACKOFF_MILLIS = 2_000;
  * kind of failure once per minute through diag. Retries network errors, timeouts, 5xx and 429 until the
  * upload's deadline; any other answer is final.
  */
-export class BlackfireExporter {
+export class BlackfireExporter implements ProfileExporter {
+  readonly name = 'blackfire';
+  /** How long the last period took to encode (pprof protobuf in slices, gzip on the thread pool), in ms. */
+  lastEncodeMillis = 0;
   private readonly log: RateLimitedLog;
   /** No request before this (epoch ms): the agent's last `Retry-After`, for this upload and the ones after it. */
   private notBeforeMillis = 0;
 
-  constructor(private readonly options: BlackfireExporterOptions) {
+  private readonly options: BlackfireExporterOptions & { agent: AgentAddress };
+
+  constructor(options: BlackfireExporterOptions) {
+    const agent = typeof options.agent === 'string' ? parseAgentAddress(options.agent, 'agent') : options.agent;
+    this.options = { ...options, agent };
     this.log = options.log ?? new RateLimitedLog();
   }
 
-  /** `deadlineMillis` (epoch ms) can only shorten the upload's own bound of `uploadTimeoutMillis`. */
-  async export(upload: EncodedUpload, deadlineMillis = Infinity): Promise<ExportResult> {
+  /** Encodes the period for the agent's intake (event.json, gzipped pprofs) and sends it; never throws. */
+  async export(period: ProfilePeriod, deadlineMillis = Infinity): Promise<ExportResult> {
+    let upload: EncodedUpload;
+    const t0 = performance.now();
+    try {
+      upload = await buildUpload(period);
+    } catch (error) {
+      return this.fail(0, 'encode', `could not encode the period's profiles: ${(error as Error)?.message ?? String(error)}`);
+    }
+    this.lastEncodeMillis = performance.now() - t0;
+    return this.send(upload, deadlineMillis);
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+
+  /** One upload, already encoded. `deadlineMillis` (epoch ms) can only shorten its own bound of `uploadTimeoutMillis`. */
+  async send(upload: EncodedUpload, deadlineMillis = Infinity): Promise<ExportResult> {
     const deadline = Math.min(Date.now() + this.options.uploadTimeoutMillis, deadlineMillis);
     const boundary = newBoundary();
     const body = encodeMultipart(

@@ -1,29 +1,30 @@
 import * as os from 'node:os';
-import type { Profile } from '../collect/pprof-bindings.js';
-import type { EncodedUpload } from '../export/blackfire-exporter.js';
-import { encodePprof } from './encode.js';
+import type { ProfilePeriod } from '../../profile/period.js';
+import type { EncodedUpload } from './blackfire-exporter.js';
+import { encodePprof } from '../../profile/encode.js';
 import { buildUploadEvent } from './event.js';
-import { formatTagsProfiler } from './tags.js';
-
-/** One period's raw profiles, just collected. */
-export interface CollectedPeriod {
-  startMillis: number;
-  endMillis: number;
-  wall: Profile;
-  space: Profile;
-  endpointCounts: Record<string, number>;
-}
-
-export interface UploadMetadata {
-  applicationName: string;
-  tags: Record<string, string>;
-  processStartMillis: number;
-  probeVersion: string;
-  settings: Record<string, unknown>;
-}
+import { defaultTags, formatTagsProfiler, mergeTags } from './tags.js';
 
 /** Encodes a period's pprofs (gzip, off the main thread) and builds its event.json: one upload. */
-export async function buildUpload(period: CollectedPeriod, meta: UploadMetadata): Promise<EncodedUpload> {
+export async function buildUpload(period: ProfilePeriod): Promise<EncodedUpload> {
+  const meta = {
+    applicationName: period.applicationName,
+    tags: mergeTags(
+      defaultTags({
+        applicationName: period.applicationName,
+        hostname: period.hostname,
+        probeVersion: period.probeVersion,
+        nodeVersion: process.version,
+        platform: process.platform,
+        arch: process.arch,
+        projectId: period.projectId,
+      }),
+      period.labels,
+    ),
+    processStartMillis: period.processStartMillis,
+    probeVersion: period.probeVersion,
+    settings: period.settings,
+  };
   const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
   const event = buildUploadEvent({
     attachments: ['wall.pprof', 'space.pprof'],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { buildUploadEvent, type EventInput } from '../../src/profile/event';
+import { buildUploadEvent, type EventInput } from '../../../src/export/blackfire/event';
 
 const input: EventInput = {
   attachments: ['wall.pprof', 'space.pprof'],

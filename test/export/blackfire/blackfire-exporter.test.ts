@@ -7,12 +7,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
-import { BlackfireExporter, INTAKE_PATH, type EncodedUpload, type ExportResult } from '../../src/export/blackfire-exporter';
-import { parseAgentAddress } from '../../src/export/agent-address';
-import { boundaryOf, parseMultipart } from '../../src/agent/multipart-parser';
-import { buildUploadEvent } from '../../src/profile/event';
-import { Profiler } from '../../src/profiler';
-import { startTestAgent } from '../helpers/agent';
+import { BlackfireExporter, INTAKE_PATH, type EncodedUpload, type ExportResult } from '../../../src/export/blackfire/blackfire-exporter';
+import { parseAgentAddress } from '../../../src/export/agent-address';
+import { boundaryOf, parseMultipart } from '../../../src/agent/multipart-parser';
+import { buildUploadEvent } from '../../../src/export/blackfire/event';
+import { Profiler } from '../../../src/profiler';
+import { startTestAgent } from '../../helpers/agent';
 
 // ---- helpers -------------------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ function assertFailure(result: ExportResult, kind: string): asserts result is Ex
 
 test('2xx on a unix socket: success after one POST /profiling/v1/input carrying the multipart body, no Authorization', async () => {
   const agent = await startScriptedAgent('unix', () => 202);
-  const result = await exporterFor(agent.address).export(upload);
+  const result = await exporterFor(agent.address).send(upload);
   assert.deepEqual(result, { code: 'success', attempts: 1 });
   assert.equal(agent.requests.length, 1);
   const [request] = agent.requests;
@@ -178,7 +178,7 @@ test('2xx on a unix socket: success after one POST /profiling/v1/input carrying 
 test('2xx on tcp://127.0.0.1:<port>: success, with the Basic Authorization header when basicAuth is set', async () => {
   const agent = await startScriptedAgent('tcp', () => 200);
   const basicAuth = 'Basic ' + Buffer.from('server-id:server-token').toString('base64');
-  const result = await exporterFor(agent.address, { basicAuth }).export(upload);
+  const result = await exporterFor(agent.address, { basicAuth }).send(upload);
   assert.deepEqual(result, { code: 'success', attempts: 1 });
   assert.equal(agent.requests[0]?.url, INTAKE_PATH);
   assert.match(agent.requests[0]?.headers['content-type'] ?? '', /^multipart\/form-data; boundary=/);
@@ -190,7 +190,7 @@ test('2xx on tcp://127.0.0.1:<port>: success, with the Basic Authorization heade
 for (const status of [500, 429]) {
   test(`${status} then 200: retried, success with attempts=2`, async () => {
     const agent = await startScriptedAgent('unix', (n) => (n === 1 ? status : 200));
-    const result = await exporterFor(agent.address).export(upload);
+    const result = await exporterFor(agent.address).send(upload);
     assert.deepEqual(result, { code: 'success', attempts: 2 });
     assert.equal(agent.requests.length, 2);
     assert.deepEqual(agent.requests[1]?.body, agent.requests[0]?.body);
@@ -200,7 +200,7 @@ for (const status of [500, 429]) {
 test('503 until the deadline: failure http-503 within uploadTimeoutMillis, every attempt reached the agent', async () => {
   const agent = await startScriptedAgent('unix', () => 503);
   const uploadTimeoutMillis = 1_200;
-  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis }).export(upload));
+  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis }).send(upload));
   assertFailure(result, 'http-503');
   assert.ok(millis <= uploadTimeoutMillis + 500, `took ${millis} ms for a ${uploadTimeoutMillis} ms bound`);
   assert.ok(result.attempts >= 2, `only ${result.attempts} attempt(s) in ${millis} ms`);
@@ -210,7 +210,7 @@ test('503 until the deadline: failure http-503 within uploadTimeoutMillis, every
 
 test('a deadline given to export() shortens the upload bound', async () => {
   const agent = await startScriptedAgent('unix', () => 503);
-  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis: 10_000 }).export(upload, Date.now() + 300));
+  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis: 10_000 }).send(upload, Date.now() + 300));
   assertFailure(result, 'http-503');
   assert.ok(millis <= 300 + 500, `took ${millis} ms for a 300 ms deadline`);
 });
@@ -220,7 +220,7 @@ test('a deadline given to export() shortens the upload bound', async () => {
 for (const status of [400, 403]) {
   test(`${status}: not retried (exactly one request), failure http-${status}`, async () => {
     const agent = await startScriptedAgent('unix', () => status);
-    const result = await exporterFor(agent.address).export(upload);
+    const result = await exporterFor(agent.address).send(upload);
     assertFailure(result, `http-${status}`);
     assert.equal(result.attempts, 1);
     assert.equal(agent.requests.length, 1);
@@ -231,7 +231,7 @@ for (const status of [400, 403]) {
 test('404: failure agent-too-old after exactly one request, and diag says "Blackfire Agent >= 2.13.0 is required"', async () => {
   const lines = captureDiag();
   const agent = await startScriptedAgent('unix', () => 404);
-  const result = await exporterFor(agent.address).export(upload);
+  const result = await exporterFor(agent.address).send(upload);
   assertFailure(result, 'agent-too-old');
   assert.equal(result.attempts, 1);
   assert.equal(agent.requests.length, 1);
@@ -251,7 +251,7 @@ test('a peer that does not speak HTTP ("hello\\r\\n", then close): failure agent
   });
   const address = await listen(server, 'unix');
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const result = await exporterFor(address).export(upload);
+  const result = await exporterFor(address).send(upload);
   assertFailure(result, 'agent-too-old');
   assert.match(result.message, /^Blackfire Agent >= 2\.13\.0 is required: the agent's answer is not HTTP \(HPE_/);
   assert.equal(connections, 1);
@@ -263,7 +263,7 @@ test('a peer that does not speak HTTP ("hello\\r\\n", then close): failure agent
 test('an agent that never answers: failure timeout within uploadTimeoutMillis + 1 s', async () => {
   const agent = await startScriptedAgent('unix', () => 'hang');
   const uploadTimeoutMillis = 1_000;
-  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis }).export(upload));
+  const { value: result, millis } = await timed(() => exporterFor(agent.address, { uploadTimeoutMillis }).send(upload));
   assertFailure(result, 'timeout');
   assert.ok(millis <= uploadTimeoutMillis + 1_000, `took ${millis} ms`);
   assert.ok(millis >= uploadTimeoutMillis - 50, `gave up after ${millis} ms, before the ${uploadTimeoutMillis} ms bound`);
@@ -319,7 +319,7 @@ test(
 test(
   'await profiler.stop() settles with the agent down, even when nothing else keeps the process alive',
   async () => {
-    const dist = path.join(__dirname, '..', '..', '..', 'dist', 'cjs', 'index.js');
+    const dist = path.join(__dirname, '..', '..', '..', '..', 'dist', 'cjs', 'index.js');
     const socket = path.join(tempDir(), 'no-agent.sock');
     const script =
       `const { Profiler } = require(${JSON.stringify(dist)});` +
@@ -346,14 +346,14 @@ test('agent down (ECONNREFUSED, ENOENT): failures, never a throw, and one diag w
   const refused = exporterFor(`tcp://127.0.0.1:${await closedTcpPort()}`, { uploadTimeoutMillis: 300 });
   const missing = exporterFor(`unix://${path.join(tempDir(), 'no-agent.sock')}`, { uploadTimeoutMillis: 300 });
   const results = await Promise.all([
-    ...[1, 2, 3].map(() => refused.export(upload)),
-    ...[1, 2, 3].map(() => missing.export(upload)),
+    ...[1, 2, 3].map(() => refused.send(upload)),
+    ...[1, 2, 3].map(() => missing.send(upload)),
   ]);
   for (const result of results.slice(0, 3)) assertFailure(result, 'network-ECONNREFUSED');
   for (const result of results.slice(3)) assertFailure(result, 'network-ENOENT');
   for (const result of results) assert.ok(result.attempts >= 1);
   // Then the same kinds again: still nothing new in the log.
-  assertFailure(await refused.export(upload), 'network-ECONNREFUSED');
+  assertFailure(await refused.send(upload), 'network-ECONNREFUSED');
   const warns = lines.filter((l) => l.level === 'warn');
   assert.equal(warns.length, 2, JSON.stringify(lines, null, 1));
   assert.equal(lines.length, 2, JSON.stringify(lines, null, 1));
@@ -366,7 +366,7 @@ test('agent down (ECONNREFUSED, ENOENT): failures, never a throw, and one diag w
 
 test("the exporter's requests create no spans, while the application's own requests do", async () => {
   const agent = await startScriptedAgent('unix', () => 200);
-  const fixture = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'exporter-no-spans.js');
+  const fixture = path.join(__dirname, '..', '..', '..', '..', 'test', 'fixtures', 'exporter-no-spans.js');
   const socketPath = agent.address.slice('unix://'.length);
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, [fixture, socketPath], { timeout: 15_000 }, (error, out, err) =>

@@ -1,0 +1,56 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { RateLimitedLog } from '../../diag.js';
+import { encodePprof } from '../../profile/encode.js';
+import type { ProfilePeriod } from '../../profile/period.js';
+import type { ExportResult, ProfileExporter } from '../exporter.js';
+
+export interface FileExporterOptions {
+  /** The folder each period goes to, in a sub-folder of its own (made if missing). */
+  dir: string;
+  log?: RateLimitedLog;
+}
+
+function safeName(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+  return safe === '' || /^\.+$/.test(safe) ? '_' : safe;
+}
+
+/**
+ * Writes each period to a folder: `<app>-<start>-<seq>/wall.pprof` and `space.pprof` (gzipped pprof, what
+ * `go tool pprof` and the view read) and `period.json` (start, end, labels, endpoint counts, resource).
+ */
+export class FileExporter implements ProfileExporter {
+  readonly name = 'file';
+  private seq = 0;
+  private readonly log: RateLimitedLog;
+
+  constructor(private readonly options: FileExporterOptions) {
+    if (typeof options?.dir !== 'string' || options.dir === '') throw new TypeError('FileExporter: dir must be a non-empty string');
+    this.log = options.log ?? new RateLimitedLog();
+  }
+
+  async export(period: ProfilePeriod): Promise<ExportResult> {
+    try {
+      const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
+      const stamp = new Date(period.startMillis).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const folder = path.join(this.options.dir, `${safeName(period.applicationName)}-${stamp}-${String(++this.seq).padStart(4, '0')}`);
+      await fs.mkdir(folder, { recursive: true });
+      const { wall: _w, space: _s, ...described } = period;
+      await Promise.all([
+        fs.writeFile(path.join(folder, 'wall.pprof'), wall),
+        fs.writeFile(path.join(folder, 'space.pprof'), space),
+        fs.writeFile(path.join(folder, 'period.json'), JSON.stringify({ ...described, start: new Date(period.startMillis).toISOString(), end: new Date(period.endMillis).toISOString() }, null, 2) + '\n'),
+      ]);
+      return { code: 'success', attempts: 1 };
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      this.log.warn('file-write', `could not write the period's profiles to ${this.options.dir}: ${message}`);
+      return { code: 'failure', attempts: 1, kind: 'file-write', message };
+    }
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+}
