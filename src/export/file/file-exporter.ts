@@ -36,11 +36,21 @@ export class FileExporter implements ProfileExporter {
       const stamp = new Date(period.startMillis).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
       const folder = path.join(this.options.dir, `${safeName(period.applicationName)}-${stamp}-${String(++this.seq).padStart(4, '0')}`);
       await fs.mkdir(folder, { recursive: true });
-      const { wall: _w, space: _s, ...described } = period;
+      const described = {
+        applicationName: period.applicationName,
+        start: new Date(period.startMillis).toISOString(),
+        end: new Date(period.endMillis).toISOString(),
+        hostname: period.hostname,
+        labels: period.labels,
+        endpointCounts: period.endpointCounts,
+        resource: period.resource,
+        probeVersion: period.probeVersion,
+        settings: period.settings,
+      };
       await Promise.all([
         fs.writeFile(path.join(folder, 'wall.pprof'), wall),
         fs.writeFile(path.join(folder, 'space.pprof'), space),
-        fs.writeFile(path.join(folder, 'period.json'), JSON.stringify({ ...described, start: new Date(period.startMillis).toISOString(), end: new Date(period.endMillis).toISOString() }, null, 2) + '\n'),
+        fs.writeFile(path.join(folder, 'period.json'), JSON.stringify(described, null, 2) + '\n'),
       ]);
       return { code: 'success', attempts: 1 };
     } catch (error) {
