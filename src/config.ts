@@ -52,7 +52,7 @@ export interface ProfilerOptions {
   resourceLabels?: readonly string[];
   /**
    * Where periods go: ProfileExporters, each with its own bounded queue. Default: env `OTEL_PROFILES_EXPORTER`
-   * (`blackfire`, `file`, comma-separated), else the Blackfire Agent.
+   * (`blackfire`, `otlp`, `file`, comma-separated), else the Blackfire Agent.
    */
   exporters?: readonly ProfileExporter[];
 }

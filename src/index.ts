@@ -8,3 +8,4 @@ export type { ProfileExporter, ExportResult } from './export/exporter.js';
 export type { ProfilePeriod } from './profile/period.js';
 export { BlackfireExporter } from './export/blackfire/blackfire-exporter.js';
 export { FileExporter, type FileExporterOptions } from './export/file/file-exporter.js';
+export { OtlpProfilesExporter, type OtlpProfilesExporterOptions } from './export/otlp/otlp-exporter.js';

@@ -13,6 +13,7 @@ import { contextStoreUnavailable } from './collect/context-store.js';
 import type { HandOffMode } from './collect/time-sampler.js';
 import { configError } from './config-error.js';
 import { FileExporter } from './export/file/file-exporter.js';
+import { OtlpProfilesExporter } from './export/otlp/otlp-exporter.js';
 import { BlackfireExporter } from './export/blackfire/blackfire-exporter.js';
 import type { ExportResult, ProfileExporter } from './export/exporter.js';
 import type { CollectedPeriod, ProfilePeriod } from './profile/period.js';
@@ -312,7 +313,7 @@ export class Profiler {
     return period;
   }
 
-  /** `OTEL_PROFILES_EXPORTER` (comma-separated, as `OTEL_TRACES_EXPORTER`): `blackfire` (the default), `file`. */
+  /** `OTEL_PROFILES_EXPORTER` (comma-separated, as `OTEL_TRACES_EXPORTER`): `blackfire` (the default), `otlp`, `file`. */
   private exportersFromEnv(env: NodeJS.ProcessEnv): ProfileExporter[] {
     const raw = env.OTEL_PROFILES_EXPORTER?.trim() || 'blackfire';
     const names = raw.split(',').map((n) => n.trim().toLowerCase());
@@ -321,7 +322,8 @@ export class Profiler {
         return new BlackfireExporter({ agent: this.config.agent, uploadTimeoutMillis: this.config.uploadTimeoutMillis, basicAuth: this.config.basicAuth, log: this.log });
       }
       if (name === 'file') return new FileExporter({ dir: env.BLACKFIRE_CONPROF_FILE_DIR?.trim() || 'profiles', log: this.log });
-      throw configError('env OTEL_PROFILES_EXPORTER', raw, 'a comma-separated list of blackfire, file');
+      if (name === 'otlp') return new OtlpProfilesExporter({ env, log: this.log });
+      throw configError('env OTEL_PROFILES_EXPORTER', raw, 'a comma-separated list of blackfire, otlp, file');
     });
   }
 

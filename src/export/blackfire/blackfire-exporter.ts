@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { UploadEvent } from './event.js';
 import type { ExportResult, ProfileExporter } from '../exporter.js';
 import type { ProfilePeriod } from '../../profile/period.js';
 import { buildUpload } from './upload-builder.js';
+import { Retrying, type Attempt } from '../retry.js';
 import { RateLimitedLog } from '../../diag.js';
 import { parseAgentAddress, type AgentAddress } from '../agent-address.js';
 import { encodeMultipart, newBoundary } from './multipart.js';
@@ -29,13 +29,8 @@ export interface BlackfireExporterOptions {
   log?: RateLimitedLog;
 }
 
-type Attempt = { done: ExportResult } | { retry: { kind: string; message: string; retryAfterMillis?: number | undefined } };
 
-/** The longest `Retry-After` honoured: beyond it the agent's answer is taken as this. */
-const MAX_RETRY_AFTER_MILLIS = 10 * 60_000;
 
-const FIRST_BACKOFF_MILLIS = 250;
-const MAX_BACKOFF_MILLIS = 2_000;
 
 /**
  * Sends one period to the Blackfire Agent's intake. Never throws: it returns a result, and reports each
@@ -47,8 +42,7 @@ export class BlackfireExporter implements ProfileExporter {
   /** How long the last period took to encode (pprof protobuf in slices, gzip on the thread pool), in ms. */
   lastEncodeMillis = 0;
   private readonly log: RateLimitedLog;
-  /** No request before this (epoch ms): the agent's last `Retry-After`, for this upload and the ones after it. */
-  private notBeforeMillis = 0;
+  private readonly retrying = new Retrying({ peer: 'the agent', fail: (attempts, kind, message) => this.fail(attempts, kind, message) });
 
   private readonly options: BlackfireExporterOptions & { agent: AgentAddress };
 
@@ -88,30 +82,7 @@ export class BlackfireExporter implements ProfileExporter {
     );
     const headers: Record<string, string> = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
     if (this.options.basicAuth) headers.Authorization = this.options.basicAuth;
-    let lastRetry = { kind: 'timeout', message: `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms` };
-    for (let attempt = 1; ; attempt++) {
-      const wait = this.notBeforeMillis - Date.now();
-      if (wait > 0) {
-        // The agent asked us to wait (429/503 with Retry-After): not one request before then.
-        if (Date.now() + wait >= deadline) {
-          return this.fail(attempt - 1, 'retry-after', `the agent asked to wait ${Math.ceil(wait / 1000)} s (Retry-After), beyond this upload's deadline`);
-        }
-        await sleep(wait, undefined, { ref: false });
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return this.fail(attempt - 1, lastRetry.kind, lastRetry.message);
-      const outcome = await this.attempt(body, headers, remaining, attempt);
-      if ('done' in outcome) return outcome.done;
-      lastRetry = outcome.retry;
-      const backoff = Math.min(FIRST_BACKOFF_MILLIS * 2 ** (attempt - 1), MAX_BACKOFF_MILLIS) * (0.5 + Math.random() / 2);
-      const retryAfter = outcome.retry.retryAfterMillis;
-      if (retryAfter !== undefined) {
-        this.notBeforeMillis = Date.now() + Math.max(backoff, Math.min(retryAfter, MAX_RETRY_AFTER_MILLIS));
-        continue;
-      }
-      if (Date.now() + backoff >= deadline) return this.fail(attempt, lastRetry.kind, lastRetry.message);
-      await sleep(backoff, undefined, { ref: false });
-    }
+    return this.retrying.run(deadline, (remaining, attempt) => this.attempt(body, headers, remaining, attempt), `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms`);
   }
 
   private async attempt(body: Buffer, headers: Record<string, string>, timeoutMillis: number, attempt: number): Promise<Attempt> {
