@@ -51,10 +51,11 @@ export interface ProfilerOptions {
    */
   resourceLabels?: readonly string[];
   /**
-   * Where periods go: ProfileExporters, each with its own bounded queue. Default: env `OTEL_PROFILES_EXPORTER`
+   * Where periods go: ProfileExporters (or their names: `blackfire`, `otlp`, `file`), each with its own bounded
+   * queue. Default: env `OTEL_PROFILES_EXPORTER`
    * (`blackfire`, `otlp`, `file`, comma-separated), else the Blackfire Agent.
    */
-  exporters?: readonly ProfileExporter[];
+  exporters?: ReadonlyArray<ProfileExporter | 'blackfire' | 'otlp' | 'file'>;
 }
 
 /** The validated configuration, every value resolved. */

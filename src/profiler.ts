@@ -90,7 +90,12 @@ export class Profiler {
   /** Validates the options and reads the environment; starts nothing. Throws on a bad option, naming it. */
   constructor(options: ProfilerOptions = {}) {
     this.config = resolveConfig(options);
-    const exporters = options.exporters ?? this.exportersFromEnv(process.env);
+    const exporters =
+      options.exporters === undefined
+        ? this.exportersFromEnv(process.env)
+        : Array.isArray(options.exporters)
+          ? options.exporters.map((e: unknown) => (typeof e === 'string' ? this.exporterNamed(e, 'exporters', options.exporters) : e))
+          : options.exporters;
     this.sinks = readExporters(exporters).map((exporter) => {
       const sink = { exporter, succeeded: 0, failed: 0, queue: undefined as unknown as UploadQueue<ProfilePeriod> };
       sink.queue = new UploadQueue<ProfilePeriod>({
@@ -316,15 +321,22 @@ export class Profiler {
   /** `OTEL_PROFILES_EXPORTER` (comma-separated, as `OTEL_TRACES_EXPORTER`): `blackfire` (the default), `otlp`, `file`. */
   private exportersFromEnv(env: NodeJS.ProcessEnv): ProfileExporter[] {
     const raw = env.OTEL_PROFILES_EXPORTER?.trim() || 'blackfire';
-    const names = raw.split(',').map((n) => n.trim().toLowerCase());
-    return names.map((name) => {
-      if (name === 'blackfire') {
+    return raw.split(',').map((name) => this.exporterNamed(name, 'env OTEL_PROFILES_EXPORTER', raw));
+  }
+
+  /** `blackfire`, `otlp` (configured by the OTLP environment variables) or `file` (`BLACKFIRE_CONPROF_FILE_DIR`). */
+  private exporterNamed(name: string, option: string, value: unknown): ProfileExporter {
+    const env = process.env;
+    switch (name.trim().toLowerCase()) {
+      case 'blackfire':
         return new BlackfireExporter({ agent: this.config.agent, uploadTimeoutMillis: this.config.uploadTimeoutMillis, basicAuth: this.config.basicAuth, log: this.log });
-      }
-      if (name === 'file') return new FileExporter({ dir: env.BLACKFIRE_CONPROF_FILE_DIR?.trim() || 'profiles', log: this.log });
-      if (name === 'otlp') return new OtlpProfilesExporter({ env, log: this.log });
-      throw configError('env OTEL_PROFILES_EXPORTER', raw, 'a comma-separated list of blackfire, otlp, file');
-    });
+      case 'otlp':
+        return new OtlpProfilesExporter({ env, log: this.log });
+      case 'file':
+        return new FileExporter({ dir: env.BLACKFIRE_CONPROF_FILE_DIR?.trim() || 'profiles', log: this.log });
+      default:
+        throw configError(option, value, option.startsWith('env') ? 'a comma-separated list of blackfire, otlp, file' : 'ProfileExporters or the names blackfire, otlp, file');
+    }
   }
 
   /** The period with what describes it (name, labels, resource), for every exporter alike. */

@@ -14,6 +14,9 @@ const KEYS: Record<string, keyof ProfilerOptions> = {
   heap_interval_bytes: 'heapIntervalBytes',
   allocation_profiling: 'allocationProfiling',
   resource_labels: 'resourceLabels',
+  // The file format has no profiles section yet (1.x: tracer, meter and logger providers only): where periods go
+  // lives here, as names; the OTLP exporter then reads the standard OTEL_EXPORTER_OTLP_* variables.
+  exporters: 'exporters',
 };
 
 /** A reference: `${NAME}`, `${env:NAME}`, with an optional `:-default` (the OTel configuration data model). */

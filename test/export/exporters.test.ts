@@ -134,3 +134,25 @@ test('a ProfileExporter that throws or hangs costs its own periods only; stop() 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('exporters by name, in the option and in OTEL_CONFIG_FILE (distribution.blackfire.exporters)', async () => {
+  const { readOptionsFromConfigFile } = await import('../../src/otel/config-file');
+  const dir = tempDir();
+  const saved = process.env.BLACKFIRE_CONPROF_FILE_DIR;
+  process.env.BLACKFIRE_CONPROF_FILE_DIR = path.join(dir, 'out');
+  try {
+    const file = path.join(dir, 'otel.yaml');
+    fs.writeFileSync(file, 'file_format: "1.0"\ndistribution:\n  blackfire:\n    application_name: from-config\n    period_millis: 60000\n    exporters: [file]\n');
+    const options = readOptionsFromConfigFile(file, {});
+    assert.deepEqual(options.exporters, ['file']);
+    const profiler = new Profiler(options);
+    profiler.start();
+    await profiler.stop();
+    assert.match(fs.readdirSync(path.join(dir, 'out'))[0]!, /^from-config-/);
+    assert.throws(() => new Profiler({ exporters: ['smoke-signals' as never] }), (e: Error) => e instanceof ProfilerConfigError && /exporters/.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env.BLACKFIRE_CONPROF_FILE_DIR;
+    else process.env.BLACKFIRE_CONPROF_FILE_DIR = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
