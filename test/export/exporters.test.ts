@@ -16,6 +16,7 @@ import { FileExporter } from '../../src/export/file/file-exporter';
 import type { ProfileExporter } from '../../src/export/exporter';
 import { startFaultAgent } from '../helpers/fault-agent';
 import { startTestAgent } from '../helpers/agent';
+import { readOptionsFromConfigFile } from '../../src/otel/config-file';
 import { sampleTypesOf, totalFor } from '../helpers/pprof';
 
 function tempDir(): string {
@@ -136,7 +137,6 @@ test('a ProfileExporter that throws or hangs costs its own periods only; stop() 
 });
 
 test('exporters by name, in the option and in OTEL_CONFIG_FILE (distribution.blackfire.exporters)', async () => {
-  const { readOptionsFromConfigFile } = await import('../../src/otel/config-file');
   const dir = tempDir();
   const saved = process.env.BLACKFIRE_CONPROF_FILE_DIR;
   process.env.BLACKFIRE_CONPROF_FILE_DIR = path.join(dir, 'out');
