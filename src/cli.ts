@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
 import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
+import { loadProfiles, toCollapsed, topFunctions, toSpeedscope, type SampleFilter } from './inspect/profile-query.js';
 
 const USAGE = `Usage:
   blackfire-otel-profiler agent --listen <unix:///path | tcp://host:port> [--dir <folder>]
@@ -14,6 +15,13 @@ const USAGE = `Usage:
   blackfire-otel-profiler span <span-id | local-root-span-id | trace-id> <wall.pprof | folder>... [--top N]
       The functions that burned the time of one span (with everything under it, when it is a local root)
       or of one trace, from uploaded wall.pprof files (gzipped or not; folders are searched for wall*.pprof).
+  blackfire-otel-profiler top <folder | file.pprof>... [--type cpu|wall|inuse_space|alloc_space|...] [--top N]
+                              [--span ID] [--trace ID] [--endpoint "GET /route"] [--json]
+      The top functions (self and total) of one dimension (default cpu), over every period given, merged,
+      keeping only the samples of a span (with all under it, for a local root), a trace or an endpoint.
+  blackfire-otel-profiler convert --to collapsed|speedscope <folder | file.pprof>... [--type ...] [filters]
+                                  [--out FILE]
+      The same selection for other viewers: Brendan Gregg's collapsed stacks, or speedscope JSON.
 `;
 
 function out(line: string): void {
@@ -91,10 +99,80 @@ function span(args: string[]): number {
   return top.samples > 0 ? 0 : 1;
 }
 
+const FILTER_OPTIONS = {
+  type: { type: 'string' },
+  span: { type: 'string' },
+  trace: { type: 'string' },
+  endpoint: { type: 'string' },
+} as const;
+
+function filterOf(values: { span?: string | undefined; trace?: string | undefined; endpoint?: string | undefined }): SampleFilter {
+  return { span: values.span, trace: values.trace, endpoint: values.endpoint };
+}
+
+function commandError(command: string, message: string): number {
+  process.stderr.write(`${command}: ${message}\n`);
+  return 2;
+}
+
+function top(args: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { ...FILTER_OPTIONS, top: { type: 'string' }, json: { type: 'boolean' } } });
+  } catch (error) {
+    return commandError('top', `${(error as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) return commandError('top', `at least one folder or pprof file is required\n${USAGE}`);
+  const limit = values.top === undefined ? 20 : Number(values.top);
+  if (!Number.isInteger(limit) || limit < 1) return commandError('top', `--top must be a positive integer, got ${JSON.stringify(values.top)}`);
+  const type = values.type ?? 'cpu';
+  let result;
+  try {
+    result = topFunctions(loadProfiles(positionals), type, filterOf(values), limit);
+  } catch (error) {
+    return commandError('top', (error as Error).message);
+  }
+  if (values.json) {
+    out(JSON.stringify({ type, filter: filterOf(values), total: result.total, rows: result.rows }));
+  } else {
+    out(`${type}: total ${result.total}`);
+    out(['self', 'self%', 'total', 'total%', 'function'].join('\t'));
+    const pct = (v: number): string => (result.total > 0 ? ((100 * v) / result.total).toFixed(1) + '%' : '-');
+    for (const row of result.rows) out([row.self, pct(row.self), row.total, pct(row.total), `${row.name}${row.file ? ' ' + row.file : ''}`].join('\t'));
+  }
+  return result.total > 0 ? 0 : 1;
+}
+
+function convert(args: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { ...FILTER_OPTIONS, to: { type: 'string' }, out: { type: 'string' } } });
+  } catch (error) {
+    return commandError('convert', `${(error as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.to !== 'collapsed' && values.to !== 'speedscope') return commandError('convert', `--to must be collapsed or speedscope, got ${JSON.stringify(values.to)}`);
+  if (positionals.length === 0) return commandError('convert', 'at least one folder or pprof file is required');
+  let text: string;
+  try {
+    const profiles = loadProfiles(positionals);
+    const type = values.type ?? 'cpu';
+    text = values.to === 'collapsed' ? toCollapsed(profiles, type, filterOf(values)) : JSON.stringify(toSpeedscope(profiles, type, filterOf(values)));
+  } catch (error) {
+    return commandError('convert', (error as Error).message);
+  }
+  if (values.out) fs.writeFileSync(values.out, text);
+  else process.stdout.write(text);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'agent') return agent(rest);
   if (command === 'span') return span(rest);
+  if (command === 'top') return top(rest);
+  if (command === 'convert') return convert(rest);
   process.stderr.write(command && command !== '--help' ? `unknown command ${JSON.stringify(command)}\n${USAGE}` : USAGE);
   return command && command !== '--help' ? 2 : 0;
 }
