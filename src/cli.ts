@@ -7,6 +7,7 @@ import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
 import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
 import { loadProfiles, toCollapsed, topFunctions, toSpeedscope, type SampleFilter } from './inspect/profile-query.js';
+import { startViewServer } from './inspect/view-server.js';
 
 const USAGE = `Usage:
   blackfire-otel-profiler agent --listen <unix:///path | tcp://host:port> [--dir <folder>]
@@ -22,6 +23,10 @@ const USAGE = `Usage:
   blackfire-otel-profiler convert --to collapsed|speedscope <folder | file.pprof>... [--type ...] [filters]
                                   [--out FILE]
       The same selection for other viewers: Brendan Gregg's collapsed stacks, or speedscope JSON.
+  blackfire-otel-profiler view <folder | file.pprof>... [--port N] [--host 127.0.0.1]
+      A local page: the flame graph (speedscope) and top table of each dimension, filtered by span, trace or
+      endpoint (the URL carries the filters: /?span=<local root span id>). Folders are read again at every
+      request: new uploads appear. Loopback only unless --host says otherwise.
 `;
 
 function out(line: string): void {
@@ -167,12 +172,41 @@ function convert(args: string[]): number {
   return 0;
 }
 
+async function view(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { port: { type: 'string' }, host: { type: 'string' } } });
+  } catch (error) {
+    return commandError('view', `${(error as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) return commandError('view', 'at least one folder or pprof file is required');
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return commandError('view', `--port must be 0 to 65535, got ${JSON.stringify(values.port)}`);
+  const host = values.host ?? '127.0.0.1';
+  let server;
+  try {
+    server = await startViewServer({ targets: positionals, host, port });
+  } catch (error) {
+    return commandError('view', (error as Error).message);
+  }
+  if (!/^(127\.|::1$|localhost$)/.test(host)) process.stderr.write(`view: warning: listening on ${host}, reachable from other machines\n`);
+  out(`view: ${server.url}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'agent') return agent(rest);
   if (command === 'span') return span(rest);
   if (command === 'top') return top(rest);
   if (command === 'convert') return convert(rest);
+  if (command === 'view') return view(rest);
   process.stderr.write(command && command !== '--help' ? `unknown command ${JSON.stringify(command)}\n${USAGE}` : USAGE);
   return command && command !== '--help' ? 2 : 0;
 }

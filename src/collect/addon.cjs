@@ -22,3 +22,9 @@ exports.loadAddon = function loadAddon() {
   }
   return loaded;
 };
+
+// Where an installed package is, resolved from this package (for the view's speedscope assets): `require.resolve`
+// from here works the same in both builds.
+exports.resolvePackage = function resolvePackage(id) {
+  return require.resolve(id);
+};

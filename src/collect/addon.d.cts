@@ -14,3 +14,6 @@ export interface Addon {
 
 /** The addon's modules, or the error its load threw (kept: the next call gives the same). */
 export function loadAddon(): Addon | { error: unknown };
+
+/** `require.resolve(id)` from this package. */
+export function resolvePackage(id: string): string;
