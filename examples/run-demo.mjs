@@ -105,3 +105,5 @@ if (lastWall && go) {
 } else if (lastWall) {
   out(`\n(go is not installed: skipping go tool pprof -top ${path.relative(root, lastWall)})`);
 }
+out(`\nSee it as a flame graph: node ${path.relative(root, cli)} view ${path.relative(root, dir)}   (npx blackfire-otel-profiler view ..., installed)`);
+out(`it prints http://127.0.0.1:<port>/ ; the traced requests above alone: http://127.0.0.1:<port>/?type=cpu&trace=${traceId}`);
