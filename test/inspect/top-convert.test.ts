@@ -64,7 +64,7 @@ test('top: unfiltered, both requests; filtered by span id (hex or decimal), trac
   for (const filter of [{ span: a.spanId }, { span: BigInt('0x' + a.spanId).toString() }, { trace: a.traceId }, { endpoint: 'GET /a' }]) {
     const only = topFunctions(profiles, 'cpu', filter, 50);
     assert.ok(only.total > 0, JSON.stringify(filter));
-    assert.ok(share(only.rows, 'burnForTopA', only.total) > 0.9, `${JSON.stringify(filter)}: ${JSON.stringify(only.rows.slice(0, 3))}`);
+    assert.ok(share(only.rows, 'burnForTopA', only.total) > 0.75, `${JSON.stringify(filter)}: ${JSON.stringify(only.rows.slice(0, 3))}`);
     assert.equal(share(only.rows, 'burnForTopB', only.total), 0, JSON.stringify(filter));
   }
   const wall = topFunctions(profiles, 'wall', { endpoint: 'GET /b' });
