@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
 import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
@@ -120,84 +120,75 @@ function commandError(command: string, message: string): number {
   return 2;
 }
 
-function top(args: string[]): number {
-  let parsed;
+/** A command's own failure (bad flag, unreadable input): `<command>: <message>` on stderr, exit 2. */
+async function guarded(command: string, run: () => number | Promise<number>): Promise<number> {
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { ...FILTER_OPTIONS, top: { type: 'string' }, json: { type: 'boolean' } } });
+    return await run();
   } catch (error) {
-    return commandError('top', `${(error as Error).message}\n${USAGE}`);
+    return commandError(command, (error as Error).message);
   }
-  const { values, positionals } = parsed;
-  if (positionals.length === 0) return commandError('top', `at least one folder or pprof file is required\n${USAGE}`);
-  const limit = values.top === undefined ? 20 : Number(values.top);
-  if (!Number.isInteger(limit) || limit < 1) return commandError('top', `--top must be a positive integer, got ${JSON.stringify(values.top)}`);
-  const type = values.type ?? 'cpu';
-  let result;
-  try {
-    result = topFunctions(loadProfiles(positionals), type, filterOf(values), limit);
-  } catch (error) {
-    return commandError('top', (error as Error).message);
-  }
-  if (values.json) {
-    out(JSON.stringify({ type, filter: filterOf(values), total: result.total, rows: result.rows }));
-  } else {
-    out(`${type}: total ${result.total}`);
-    out(['self', 'self%', 'total', 'total%', 'function'].join('\t'));
-    const pct = (v: number): string => (result.total > 0 ? ((100 * v) / result.total).toFixed(1) + '%' : '-');
-    for (const row of result.rows) out([row.self, pct(row.self), row.total, pct(row.total), `${row.name}${row.file ? ' ' + row.file : ''}`].join('\t'));
-  }
-  return result.total > 0 ? 0 : 1;
 }
 
-function convert(args: string[]): number {
-  let parsed;
+/** parseArgs with positionals; a bad flag is a usage error. */
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { ...FILTER_OPTIONS, to: { type: 'string' }, out: { type: 'string' } } });
+    return parseArgs({ args, allowPositionals: true, options });
   } catch (error) {
-    return commandError('convert', `${(error as Error).message}\n${USAGE}`);
+    throw new Error(`${(error as Error).message}\n${USAGE}`);
   }
-  const { values, positionals } = parsed;
-  if (values.to !== 'collapsed' && values.to !== 'speedscope') return commandError('convert', `--to must be collapsed or speedscope, got ${JSON.stringify(values.to)}`);
-  if (positionals.length === 0) return commandError('convert', 'at least one folder or pprof file is required');
-  let text: string;
-  try {
+}
+
+function top(args: string[]): Promise<number> {
+  return guarded('top', () => {
+    const { values, positionals } = parse(args, { ...FILTER_OPTIONS, top: { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length === 0) throw new Error(`at least one folder or pprof file is required\n${USAGE}`);
+    const limit = values.top === undefined ? 20 : Number(values.top);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
+    const type = values.type ?? 'cpu';
+    const result = topFunctions(loadProfiles(positionals), type, filterOf(values), limit);
+    if (values.json) {
+      out(JSON.stringify({ type, filter: filterOf(values), total: result.total, rows: result.rows }));
+    } else {
+      out(`${type}: total ${result.total}`);
+      out(['self', 'self%', 'total', 'total%', 'function'].join('\t'));
+      const pct = (v: number): string => (result.total > 0 ? ((100 * v) / result.total).toFixed(1) + '%' : '-');
+      for (const row of result.rows) out([row.self, pct(row.self), row.total, pct(row.total), `${row.name}${row.file ? ' ' + row.file : ''}`].join('\t'));
+    }
+    return result.total > 0 ? 0 : 1;
+  });
+}
+
+function convert(args: string[]): Promise<number> {
+  return guarded('convert', () => {
+    const { values, positionals } = parse(args, { ...FILTER_OPTIONS, to: { type: 'string' }, out: { type: 'string' } });
+    if (values.to !== 'collapsed' && values.to !== 'speedscope') throw new Error(`--to must be collapsed or speedscope, got ${JSON.stringify(values.to)}`);
+    if (positionals.length === 0) throw new Error('at least one folder or pprof file is required');
     const profiles = loadProfiles(positionals);
     const type = values.type ?? 'cpu';
-    text = values.to === 'collapsed' ? toCollapsed(profiles, type, filterOf(values)) : JSON.stringify(toSpeedscope(profiles, type, filterOf(values)));
-  } catch (error) {
-    return commandError('convert', (error as Error).message);
-  }
-  if (values.out) fs.writeFileSync(values.out, text);
-  else process.stdout.write(text);
-  return 0;
+    const text = values.to === 'collapsed' ? toCollapsed(profiles, type, filterOf(values)) : JSON.stringify(toSpeedscope(profiles, type, filterOf(values)));
+    if (values.out) fs.writeFileSync(values.out, text);
+    else process.stdout.write(text);
+    return 0;
+  });
 }
 
-async function view(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { port: { type: 'string' }, host: { type: 'string' } } });
-  } catch (error) {
-    return commandError('view', `${(error as Error).message}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length === 0) return commandError('view', 'at least one folder or pprof file is required');
-  const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return commandError('view', `--port must be 0 to 65535, got ${JSON.stringify(values.port)}`);
-  const host = values.host ?? '127.0.0.1';
-  let server;
-  try {
-    server = await startViewServer({ targets: positionals, host, port });
-  } catch (error) {
-    return commandError('view', (error as Error).message);
-  }
-  if (!/^(127\.|::1$|localhost$)/.test(host)) process.stderr.write(`view: warning: listening on ${host}, reachable from other machines\n`);
-  out(`view: ${server.url}`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+function view(args: string[]): Promise<number> {
+  return guarded('view', async () => {
+    const { values, positionals } = parse(args, { port: { type: 'string' }, host: { type: 'string' } });
+    if (positionals.length === 0) throw new Error('at least one folder or pprof file is required');
+    const port = values.port === undefined ? 0 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0 to 65535, got ${JSON.stringify(values.port)}`);
+    const host = values.host ?? '127.0.0.1';
+    const server = await startViewServer({ targets: positionals, host, port });
+    if (!/^(127\.|::1$|localhost$)/.test(host)) process.stderr.write(`view: warning: listening on ${host}, reachable from other machines\n`);
+    out(`view: ${server.url}`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await server.close();
+    return 0;
   });
-  await server.close();
-  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -75,13 +75,9 @@ export class Profiler {
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private lastHeapProfileMillis = 0;
-  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis' | 'heapSamplerRestarts'> = {
+  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis' | 'heapSamplerRestarts' | 'uploadsSucceeded' | 'uploadsFailed' | 'periodsDropped' | 'lastEncodeMillis'> = {
     periodsCollected: 0,
-    uploadsSucceeded: 0,
-    uploadsFailed: 0,
-    periodsDropped: 0,
     lastRotationMillis: 0,
-    lastEncodeMillis: 0,
   };
   private readonly onBeforeExit = (): void => {
     void this.stop();
@@ -102,7 +98,6 @@ export class Profiler {
         maxPending: this.config.maxPendingUploads,
         send: (period, deadline) => this.send(sink, period, deadline),
         onDrop: (now, total, reason) => {
-          this.statsValue.periodsDropped = this.sinks.reduce((sum, s) => sum + s.queue.dropped, 0);
           this.log.warn(`${exporter.name}-dropped-${reason}`, `${exporter.name}: dropped ${now} period(s) of profiles (${reason}); ${total} dropped in all`);
         },
       });
@@ -140,8 +135,15 @@ export class Profiler {
 
   stats(): ProfilerStats {
     const { sampleStopMillis, serializeMillis } = this.timeSampler.lastRotation;
+    const sum = (of: (sink: Profiler['sinks'][number]) => number): number => this.sinks.reduce((total, sink) => total + of(sink), 0);
+    const blackfire = this.sinks.find((sink) => sink.exporter instanceof BlackfireExporter)?.exporter as BlackfireExporter | undefined;
     return {
       ...this.statsValue,
+      // Derived from the exporters' queues, never kept twice.
+      uploadsSucceeded: sum((sink) => sink.succeeded),
+      uploadsFailed: sum((sink) => sink.failed),
+      periodsDropped: sum((sink) => sink.queue.dropped),
+      lastEncodeMillis: blackfire?.lastEncodeMillis ?? 0,
       lastRotationBreakdownMillis: { sampleStop: sampleStopMillis, serialize: serializeMillis, heapProfile: this.lastHeapProfileMillis },
       spanHandOff: this.handOff,
       liveContextHolders: this.timeSampler.liveHolders(),
@@ -374,9 +376,6 @@ export class Profiler {
     const result = await sink.exporter.export(period, Math.min(deadlineMillis, Date.now() + this.config.uploadTimeoutMillis));
     if (result.code === 'success') sink.succeeded++;
     else sink.failed++;
-    this.statsValue.uploadsSucceeded = this.sinks.reduce((sum, s) => sum + s.succeeded, 0);
-    this.statsValue.uploadsFailed = this.sinks.reduce((sum, s) => sum + s.failed, 0);
-    if (sink.exporter instanceof BlackfireExporter) this.statsValue.lastEncodeMillis = sink.exporter.lastEncodeMillis;
     return result;
   }
 }

@@ -1,5 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type { AgentAddress } from './agent-address.js';
 
 export interface AgentRequest {
@@ -102,4 +104,16 @@ export function postToAgent(req: AgentRequest): Promise<AgentResponse> {
     });
     request.end(req.body);
   });
+}
+
+/**
+ * `postToAgent` as every exporter sends: outside the application's traces (the profiler's own HTTP calls must not
+ * show up as spans), and failing only with a TransportError.
+ */
+export async function postUntraced(req: AgentRequest): Promise<AgentResponse> {
+  try {
+    return await context.with(suppressTracing(context.active()), () => postToAgent(req));
+  } catch (error) {
+    throw error instanceof TransportError ? error : new TransportError('network', String(error));
+  }
 }

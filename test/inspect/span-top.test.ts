@@ -3,13 +3,13 @@
 // `span id` and `local root span id` (numeric, unsigned 64-bit) and `trace id` (32 hex).
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Profile, StringTable, type LabelInput } from 'pprof-format';
 import { formatSpanTop, parseSpanQuery, spanTop, type FunctionRow } from '../../src/inspect/span-top';
+import { runCli } from '../helpers/cli';
 
 const MS = 1_000_000;
 // Span ids above 2^63: their int64 reading is negative, the label must still match the unsigned id.
@@ -157,20 +157,11 @@ test('formatSpanTop: the totals line, then one row per function, at most `limit`
   assert.match(lines[3]!, /fib /);
 });
 
-// The CLI, built: dist/cjs/cli.js.
+// The CLI, built: dist/cjs/cli.js (test/helpers/cli.ts).
 
-const repoRoot = path.resolve(__dirname, '..', '..', '..');
-const cli = path.join(repoRoot, 'dist', 'cjs', 'cli.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-span-top-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function runCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 30_000 });
-  assert.equal(result.error, undefined);
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /** Uploads as the stand-in agent saves them: one folder per upload, gzipped wall.pprof and space.pprof. */
 function writeUploads(): { dir: string; first: string } {

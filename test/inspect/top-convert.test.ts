@@ -2,7 +2,6 @@
 // server spans, each burning CPU in its own function.
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,18 +11,11 @@ import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Profiler } from '../../src/profiler';
 import { FileExporter } from '../../src/export/file/file-exporter';
 import { loadProfiles, toCollapsed, topFunctions, toSpeedscope } from '../../src/inspect/profile-query';
+import { runCli } from '../helpers/cli';
 
-const repoRoot = path.resolve(__dirname, '..', '..', '..');
-const cli = path.join(repoRoot, 'dist', 'cjs', 'cli.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-top-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function runCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 30_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 function burnForTopA(millis: number): number {
   let x = 0;

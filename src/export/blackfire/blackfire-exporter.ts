@@ -1,5 +1,3 @@
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { UploadEvent } from './event.js';
 import type { ExportResult, ProfileExporter } from '../exporter.js';
 import type { ProfilePeriod } from '../../profile/period.js';
@@ -8,7 +6,7 @@ import { Retrying, type Attempt } from '../retry.js';
 import { RateLimitedLog } from '../../diag.js';
 import { parseAgentAddress, type AgentAddress } from '../agent-address.js';
 import { encodeMultipart, newBoundary } from './multipart.js';
-import { postToAgent, TransportError, type AgentResponse } from '../http-transport.js';
+import { postUntraced, type AgentResponse, type TransportError } from '../http-transport.js';
 
 export const INTAKE_PATH = '/profiling/v1/input';
 export const AGENT_TOO_OLD = 'Blackfire Agent >= 2.13.0 is required';
@@ -88,12 +86,9 @@ export class BlackfireExporter implements ProfileExporter {
   private async attempt(body: Buffer, headers: Record<string, string>, timeoutMillis: number, attempt: number): Promise<Attempt> {
     let response: AgentResponse;
     try {
-      // The profiler's own HTTP calls must not show up as spans of the application.
-      response = await context.with(suppressTracing(context.active()), () =>
-        postToAgent({ agent: this.options.agent, path: INTAKE_PATH, headers, body, timeoutMillis }),
-      );
+      response = await postUntraced({ agent: this.options.agent, path: INTAKE_PATH, headers, body, timeoutMillis });
     } catch (error) {
-      const e = error instanceof TransportError ? error : new TransportError('network', String(error));
+      const e = error as TransportError;
       if (e.kind === 'not-http') return { done: this.fail(attempt, 'agent-too-old', `${AGENT_TOO_OLD}: ${e.message}`) };
       return { retry: { kind: e.kind === 'timeout' ? 'timeout' : `network-${e.code ?? 'error'}`, message: e.message } };
     }

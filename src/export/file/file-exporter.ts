@@ -11,9 +11,16 @@ export interface FileExporterOptions {
   log?: RateLimitedLog;
 }
 
-function safeName(name: string): string {
+/** A name safe as one path component: `../`, `/`, NUL and the like become `_`; never empty, `.` or `..`. */
+export function safeName(name: string): string {
   const safe = name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
   return safe === '' || /^\.+$/.test(safe) ? '_' : safe;
+}
+
+/** One period's folder: `<app>-<start, 20261201T120000Z>-<seq, 0001>`, every part made safe. */
+export function periodFolderName(applicationName: string, startIso: string, seq: number): string {
+  const stamp = startIso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${safeName(applicationName)}-${safeName(stamp)}-${String(seq).padStart(4, '0')}`;
 }
 
 /**
@@ -33,8 +40,7 @@ export class FileExporter implements ProfileExporter {
   async export(period: ProfilePeriod): Promise<ExportResult> {
     try {
       const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
-      const stamp = new Date(period.startMillis).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      const folder = path.join(this.options.dir, `${safeName(period.applicationName)}-${stamp}-${String(++this.seq).padStart(4, '0')}`);
+      const folder = path.join(this.options.dir, periodFolderName(period.applicationName, new Date(period.startMillis).toISOString(), ++this.seq));
       await fs.mkdir(folder, { recursive: true });
       const described = {
         applicationName: period.applicationName,

@@ -1,13 +1,11 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import { configError } from '../../config-error.js';
 import { RateLimitedLog } from '../../diag.js';
 import type { ProfilePeriod } from '../../profile/period.js';
 import { PROBE_VERSION } from '../../version.js';
 import type { ExportResult, ProfileExporter } from '../exporter.js';
-import { postToAgent, TransportError, type AgentResponse } from '../http-transport.js';
+import { postUntraced, type AgentResponse, type TransportError } from '../http-transport.js';
 import { Retrying, type Attempt } from '../retry.js';
 import { encodeProfilesRequest } from './profiles-request.js';
 import { OTLP_PROFILES_VERSION } from './schema.js';
@@ -129,11 +127,9 @@ export class OtlpProfilesExporter implements ProfileExporter {
   private async attempt(body: Buffer, headers: Record<string, string>, timeoutMillis: number, attempt: number): Promise<Attempt> {
     let response: AgentResponse;
     try {
-      response = await context.with(suppressTracing(context.active()), () =>
-        postToAgent({ agent: { kind: 'http', url: new URL(this.url.origin), display: this.url.origin }, path: this.url.pathname + this.url.search, headers, body, timeoutMillis }),
-      );
+      response = await postUntraced({ agent: { kind: 'http', url: new URL(this.url.origin), display: this.url.origin }, path: this.url.pathname + this.url.search, headers, body, timeoutMillis });
     } catch (error) {
-      const e = error instanceof TransportError ? error : new TransportError('network', String(error));
+      const e = error as TransportError;
       return { retry: { kind: e.kind === 'timeout' ? 'timeout' : `network-${e.code ?? e.kind}`, message: e.message } };
     }
     const status = response.statusCode;
