@@ -1,6 +1,7 @@
 // The main job end to end: the local agent stand-in, the example HTTP service profiled under load, its
 // uploads checked and written to ./profiles/demo-<time>/, then one request's trace drilled into.
-//   npm run demo            (after npm ci; ~15 s)
+//   npm run demo            (after npm ci; ~20 s)
+//   npm run demo -- --open  (then serves the view of the demo's profiles and opens it, until Ctrl-C)
 // Everything stays on this machine: a unix socket for the agent, 127.0.0.1 for the service.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -49,6 +50,11 @@ function get(port, urlPath, traceparent) {
       res.resume().on('end', resolve);
     }).on('error', reject);
   });
+}
+
+/** `top --json` of the demo's profiles. */
+function topJson(...args) {
+  return JSON.parse(execFileSync(process.execPath, [cli, 'top', dir, '--json', ...args], { encoding: 'utf8' }));
 }
 
 async function load(port) {
@@ -105,5 +111,33 @@ if (lastWall && go) {
 } else if (lastWall) {
   out(`\n(go is not installed: skipping go tool pprof -top ${path.relative(root, lastWall)})`);
 }
-out(`\nSee it as a flame graph: node ${path.relative(root, cli)} view ${path.relative(root, dir)}   (npx blackfire-otel-profiler view ..., installed)`);
-out(`it prints http://127.0.0.1:<port>/ ; the traced requests above alone: http://127.0.0.1:<port>/?type=cpu&trace=${traceId}`);
+const view = `node ${path.relative(root, cli)} view ${path.relative(root, dir)}`;
+// The slowest request as the profile saw it: the local root span with the most wall time sampled (a request
+// that spent its time queued, not running, has few samples or none).
+let slowest;
+try {
+  const [request] = topJson('--type', 'wall', '--by', 'span', '--top', '1').rows;
+  const [endpoint] = request ? topJson('--type', 'wall', '--by', 'endpoint', '--span', request.name, '--top', '1').rows : [];
+  if (request) slowest = { spanId: request.name, millis: request.total / 1e6, endpoint: endpoint?.name ?? 'its endpoint' };
+} catch (error) {
+  out(`(no span found in the profiles: ${String(error.stderr ?? error.message).trim()})`);
+}
+const slowestQuery = slowest ? `?type=wall&span=${slowest.spanId}` : '';
+const slowestText = slowest ? `the slowest request as sampled (${slowest.endpoint}, ${slowest.millis.toFixed(1)} ms of wall time)` : '';
+if (!process.argv.includes('--open')) {
+  out(`\nSee it as a flame graph: ${view} --port 8090   (npx blackfire-otel-profiler view ..., installed; --open opens it)`);
+  out(`  all requests:            http://127.0.0.1:8090/`);
+  out(`  the traced batch above:  http://127.0.0.1:8090/?type=cpu&trace=${traceId}`);
+  if (slowest) out(`  ${slowestText}: http://127.0.0.1:8090/${slowestQuery}`);
+  out(`  (or: npm run demo -- --open)`);
+} else {
+  // Serve the view of this run's profiles and open it; Ctrl-C ends it.
+  const { child: viewer, match: served } = await startChild('view', [cli, 'view', dir, '--open'], {}, /view: (http:\S+)/, (line) => out(`view    | ${line}`));
+  if (slowest) out(`view    | ${slowestText}: ${served[1]}${slowestQuery}`);
+  out(`view    | the traced batch above: ${served[1]}?type=cpu&trace=${traceId}`);
+  out('view    | Ctrl-C to end');
+  const end = () => viewer.kill('SIGTERM');
+  process.once('SIGINT', end);
+  process.once('SIGTERM', end);
+  await exited(viewer);
+}

@@ -6,39 +6,55 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
 import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
-import { loadProfiles, toCollapsed, topFunctions, toSpeedscope, type SampleFilter } from './inspect/profile-query.js';
-import { startViewServer } from './inspect/view-server.js';
+import { GROUP_LABELS, loadProfiles, parseTime, toCollapsed, toMergedPprof, topFunctions, topLabels, toSpeedscope, type GroupBy, type SampleFilter } from './inspect/profile-query.js';
+import { openBrowser } from './inspect/open-browser.js';
+import { startViewServer, type ViewServer } from './inspect/view-server.js';
 
 const USAGE = `Usage:
-  blackfire-otel-profiler agent --listen <unix:///path | tcp://host:port> [--dir <folder>]
+  blackfire-otel-profiler agent --listen <unix:///path | tcp://host:port> [--dir <folder>] [--view [--view-port N]] [--open]
       A local stand-in for the Blackfire Agent: checks every upload, writes its event.json and pprof files
-      to --dir (one folder per upload) and prints one line per upload.
+      to --dir (one folder per upload) and prints one line per upload. --view also serves the view of --dir,
+      live: new uploads appear in the open page.
   blackfire-otel-profiler span <span-id | local-root-span-id | trace-id> <wall.pprof | folder>... [--top N]
       The functions that burned the time of one span (with everything under it, when it is a local root)
       or of one trace, from uploaded wall.pprof files (gzipped or not; folders are searched for wall*.pprof).
   blackfire-otel-profiler top <folder | file.pprof>... [--type cpu|wall|inuse_space|alloc_space|...] [--top N]
-                              [--span ID] [--trace ID] [--endpoint "GET /route"] [--json]
+                              [--span ID] [--trace ID] [--endpoint "GET /route"] [--since T] [--until T]
+                              [--by function|span|trace|endpoint] [--json]
       The top functions (self and total) of one dimension (default cpu), over every period given, merged,
-      keeping only the samples of a span (with all under it, for a local root), a trace or an endpoint.
-  blackfire-otel-profiler convert --to collapsed|speedscope <folder | file.pprof>... [--type ...] [filters]
+      keeping only the samples of a span (with all under it, for a local root), a trace or an endpoint, and
+      only the periods that overlap [--since, --until) (ISO 8601 times or epoch milliseconds). --by span
+      lists the requests (local root spans) with the most instead: the ids to pass to --span.
+  blackfire-otel-profiler convert --to collapsed|speedscope|pprof <folder | file.pprof>... [--type ...] [filters]
                                   [--out FILE]
-      The same selection for other viewers: Brendan Gregg's collapsed stacks, or speedscope JSON.
-  blackfire-otel-profiler view <folder | file.pprof>... [--port N] [--host 127.0.0.1]
-      A local page: the flame graph (speedscope) and top table of each dimension, filtered by span, trace or
-      endpoint (the URL carries the filters: /?span=<local root span id>). Folders are read again at every
-      request: new uploads appear. Loopback only unless --host says otherwise.
+      The same selection for other viewers: Brendan Gregg's collapsed stacks, speedscope JSON, or one merged
+      gzipped pprof (labels kept; opens on --type in go tool pprof).
+  blackfire-otel-profiler view <folder | file.pprof>... [--port N] [--host 127.0.0.1] [--open]
+      A local page: the flame graph (speedscope) and top table of each dimension, filtered by span, trace,
+      endpoint or period (the URL carries the filters: /?span=<local root span id>). Folders are read again
+      at every request: new uploads appear. Loopback only unless --host says otherwise. --open opens it in
+      $BROWSER or the system's browser.
 `;
 
 function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 
-async function agent(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { listen: { type: 'string' }, dir: { type: 'string' } } });
+function agent(args: string[]): Promise<number> {
+  return guarded('agent', () => agentServe(args));
+}
+
+async function agentServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { listen: { type: 'string' }, dir: { type: 'string' }, view: { type: 'boolean' }, 'view-port': { type: 'string' }, open: { type: 'boolean' } } });
   if (!values.listen) {
     process.stderr.write('agent: --listen is required\n' + USAGE);
     return 2;
   }
+  if ((values.view || values.open) && !values.dir) {
+    process.stderr.write('agent: --view needs --dir, the folder it shows\n' + USAGE);
+    return 2;
+  }
+  const viewPort = portOf('--view-port', values['view-port']);
   let count = 0;
   const server = await startAgentServer({
     listen: values.listen,
@@ -50,13 +66,31 @@ async function agent(args: string[]): Promise<number> {
     onReject: (problems) => out(`rejected: ${problems.join('; ')}`),
   });
   out(`agent stand-in listening on ${server.address}${values.dir ? `, writing to ${values.dir}` : ''}`);
+  let viewer: ViewServer | undefined;
+  if (values.dir && (values.view || values.open)) {
+    fs.mkdirSync(values.dir, { recursive: true });
+    viewer = await startViewServer({ targets: [values.dir], port: viewPort, allowEmpty: true });
+    out(`view: ${viewer.url} (live: new uploads appear as they land)`);
+    if (values.open) await openOrSay(viewer.url);
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await server.close();
+  await Promise.all([server.close(), viewer?.close()]);
   out(`agent stand-in stopped after ${count} upload(s)`);
   return 0;
+}
+
+function portOf(option: string, value: string | undefined): number {
+  const port = value === undefined ? 0 : Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${option} must be 0 to 65535, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+async function openOrSay(url: string): Promise<void> {
+  const result = await openBrowser(url);
+  if (!result.opened) process.stderr.write(`view: no browser to open (${result.reason}; set BROWSER): open ${url} yourself\n`);
 }
 
 function wallProfilesIn(target: string): string[] {
@@ -109,10 +143,14 @@ const FILTER_OPTIONS = {
   span: { type: 'string' },
   trace: { type: 'string' },
   endpoint: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
 } as const;
 
-function filterOf(values: { span?: string | undefined; trace?: string | undefined; endpoint?: string | undefined }): SampleFilter {
-  return { span: values.span, trace: values.trace, endpoint: values.endpoint };
+type FilterValues = { [K in keyof typeof FILTER_OPTIONS]?: string | undefined };
+
+function filterOf(values: FilterValues): SampleFilter {
+  return { span: values.span, trace: values.trace, endpoint: values.endpoint, sinceMillis: parseTime('--since', values.since), untilMillis: parseTime('--until', values.until) };
 }
 
 function commandError(command: string, message: string): number {
@@ -140,17 +178,20 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 function top(args: string[]): Promise<number> {
   return guarded('top', () => {
-    const { values, positionals } = parse(args, { ...FILTER_OPTIONS, top: { type: 'string' }, json: { type: 'boolean' } });
+    const { values, positionals } = parse(args, { ...FILTER_OPTIONS, top: { type: 'string' }, json: { type: 'boolean' }, by: { type: 'string' } });
     if (positionals.length === 0) throw new Error(`at least one folder or pprof file is required\n${USAGE}`);
     const limit = values.top === undefined ? 20 : Number(values.top);
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
+    const by = values.by ?? 'function';
+    if (by !== 'function' && !Object.hasOwn(GROUP_LABELS, by)) throw new Error(`--by must be function, span, trace or endpoint, got ${JSON.stringify(values.by)}`);
     const type = values.type ?? 'cpu';
-    const result = topFunctions(loadProfiles(positionals), type, filterOf(values), limit);
+    const profiles = loadProfiles(positionals);
+    const result = by === 'function' ? topFunctions(profiles, type, filterOf(values), limit) : topLabels(profiles, type, by as GroupBy, filterOf(values), limit);
     if (values.json) {
-      out(JSON.stringify({ type, filter: filterOf(values), total: result.total, rows: result.rows }));
+      out(JSON.stringify({ type, by, filter: filterOf(values), total: result.total, rows: result.rows }));
     } else {
       out(`${type}: total ${result.total}`);
-      out(['self', 'self%', 'total', 'total%', 'function'].join('\t'));
+      out(['self', 'self%', 'total', 'total%', by === 'span' ? 'local root span id' : by].join('\t'));
       const pct = (v: number): string => (result.total > 0 ? ((100 * v) / result.total).toFixed(1) + '%' : '-');
       for (const row of result.rows) out([row.self, pct(row.self), row.total, pct(row.total), `${row.name}${row.file ? ' ' + row.file : ''}`].join('\t'));
     }
@@ -161,27 +202,32 @@ function top(args: string[]): Promise<number> {
 function convert(args: string[]): Promise<number> {
   return guarded('convert', () => {
     const { values, positionals } = parse(args, { ...FILTER_OPTIONS, to: { type: 'string' }, out: { type: 'string' } });
-    if (values.to !== 'collapsed' && values.to !== 'speedscope') throw new Error(`--to must be collapsed or speedscope, got ${JSON.stringify(values.to)}`);
+    const format = values.to;
+    if (format !== 'collapsed' && format !== 'speedscope' && format !== 'pprof') throw new Error(`--to must be collapsed, speedscope or pprof, got ${JSON.stringify(format)}`);
     if (positionals.length === 0) throw new Error('at least one folder or pprof file is required');
     const profiles = loadProfiles(positionals);
     const type = values.type ?? 'cpu';
-    const text = values.to === 'collapsed' ? toCollapsed(profiles, type, filterOf(values)) : JSON.stringify(toSpeedscope(profiles, type, filterOf(values)));
-    if (values.out) fs.writeFileSync(values.out, text);
-    else process.stdout.write(text);
+    const filter = filterOf(values);
+    const data =
+      format === 'collapsed' ? toCollapsed(profiles, type, filter)
+      : format === 'speedscope' ? JSON.stringify(toSpeedscope(profiles, type, filter))
+      : zlib.gzipSync(toMergedPprof(profiles, type, filter).encode());
+    if (values.out) fs.writeFileSync(values.out, data);
+    else process.stdout.write(data);
     return 0;
   });
 }
 
 function view(args: string[]): Promise<number> {
   return guarded('view', async () => {
-    const { values, positionals } = parse(args, { port: { type: 'string' }, host: { type: 'string' } });
+    const { values, positionals } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, open: { type: 'boolean' } });
     if (positionals.length === 0) throw new Error('at least one folder or pprof file is required');
-    const port = values.port === undefined ? 0 : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0 to 65535, got ${JSON.stringify(values.port)}`);
+    const port = portOf('--port', values.port);
     const host = values.host ?? '127.0.0.1';
     const server = await startViewServer({ targets: positionals, host, port });
     if (!/^(127\.|::1$|localhost$)/.test(host)) process.stderr.write(`view: warning: listening on ${host}, reachable from other machines\n`);
     out(`view: ${server.url}`);
+    if (values.open) await openOrSay(server.url);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

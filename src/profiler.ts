@@ -309,6 +309,11 @@ export class Profiler {
     this.lastHeapProfileMillis = t2 - t1;
     this.statsValue.lastRotationMillis = t2 - t0;
     this.statsValue.periodsCollected++;
+    // pprof's time_nanos is when the profile began (as Go writes it); the addon stamps the end.
+    for (const profile of [wall, space]) {
+      profile.timeNanos = BigInt(this.periodStartMillis) * 1_000_000n;
+      profile.durationNanos = BigInt(Math.max(0, endMillis - this.periodStartMillis)) * 1_000_000n;
+    }
     const period: CollectedPeriod = {
       startMillis: this.periodStartMillis,
       endMillis,

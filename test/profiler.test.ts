@@ -4,9 +4,7 @@
 // the agent expects, in pprof files that Go's own pprof tool reads.
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -15,6 +13,7 @@ import { PROBE_VERSION } from '../src/version';
 import type { ReceivedUpload } from '../src/agent/upload-check';
 import { startTestAgent, type TestAgent } from './helpers/agent';
 import { sampleTypesOf, total, totalFor } from './helpers/pprof';
+import { goMissing, goPprof } from './helpers/go-pprof';
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 const WALL_TYPES = ['sample/count', 'wall/nanoseconds', 'cpu/nanoseconds'];
@@ -163,8 +162,9 @@ describe('a profiler with a 1 s period, on a unix socket', () => {
 
   test('go tool pprof -raw reads every uploaded pprof, with the same totals', (t) => {
     // .ci/run installs Go (Debian golang-go), so in CI a missing `go` fails; elsewhere the test says why it skips.
-    if (!process.env.CI && !goAvailable()) {
-      t.skip('`go` is not on PATH: this test reads the uploads with `go tool pprof` (Debian: apt-get install golang-go; .ci/run installs it)');
+    const missing = goMissing();
+    if (missing) {
+      t.skip(missing);
       return;
     }
     const profilesDir = path.join(agent.dir, 'profiles');
@@ -174,7 +174,7 @@ describe('a profiler with a 1 s period, on a unix socket', () => {
       assert.match(folder, /^e2e-checkout-\d{8}T\d{6}Z-\d{4}$/);
       for (const name of ['wall.pprof', 'space.pprof']) {
         const file = path.join(profilesDir, folder, name);
-        const raw = parseRawPprof(goPprofRaw(file));
+        const raw = parseRawPprof(goPprof('-raw', file));
         const profile = uploads[i]!.profiles[name]!;
         const types = sampleTypesOf(profile);
         assert.deepEqual(raw.sampleTypes, types, `${file}: sample types as go reads them`);
@@ -209,48 +209,6 @@ test('uploads to an agent on loopback TCP (tcp://127.0.0.1:port)', async () => {
 });
 
 // --- go tool pprof ---------------------------------------------------------------------------------------------
-
-let goScratch: string | undefined;
-after(() => {
-  if (goScratch) fs.rmSync(goScratch, { recursive: true, force: true });
-});
-
-function goAvailable(): boolean {
-  try {
-    execFileSync('go', ['version'], { stdio: 'ignore', env: { ...process.env, GOTOOLCHAIN: 'local' } });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `go tool pprof -raw file`; fails when Go is missing (the test skips before that outside CI). */
-function goPprofRaw(file: string): string {
-  goScratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'bf-go-pprof-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    // Never download a toolchain, whatever go.mod is around; pprof's own temp files go to the scratch folder.
-    GOTOOLCHAIN: 'local',
-    PPROF_TMPDIR: goScratch,
-  };
-  // go needs a build cache folder (Go >= 1.24 builds `go tool pprof` on first use); with no HOME there is none.
-  if (!env.GOCACHE && !env.XDG_CACHE_HOME && !env.HOME) env.GOCACHE = path.join(goScratch, 'gocache');
-  try {
-    return execFileSync('go', ['tool', 'pprof', '-raw', file], {
-      cwd: goScratch,
-      env,
-      encoding: 'utf8',
-      timeout: 120_000,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') {
-      assert.fail('`go` is not on PATH: this test reads the uploads with `go tool pprof` (Debian: apt-get install golang-go)');
-    }
-    throw new Error(`go tool pprof -raw ${file} failed: ${e.message}\n${e.stderr ?? ''}`);
-  }
-}
 
 /** The sample types and the value columns of the samples in `go tool pprof -raw` output. */
 function parseRawPprof(output: string): { sampleTypes: string[]; rows: number[][] } {

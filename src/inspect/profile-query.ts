@@ -4,13 +4,41 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { Profile } from 'pprof-format';
+import { Function as PprofFunction, Label, Line, Location, Profile, Sample as PprofSample, StringTable, ValueType } from 'pprof-format';
 import { sampleTypesOf } from '../agent/upload-check.js';
 import { parseSpanQuery } from './span-top.js';
 
 export interface LoadedProfile {
   file: string;
   profile: Profile;
+  /** The upload it came from: its folder (the stand-in agent and the file exporter write one per period). */
+  period: string;
+  /** The period's bounds: from the folder's event.json where there is one, else from the pprof's own time. */
+  startMillis: number;
+  endMillis: number;
+}
+
+/**
+ * A period's bounds from its folder's description (`start`, `end`): the stand-in agent's event.json or the
+ * file exporter's period.json, if it has a readable one.
+ */
+function eventBounds(folder: string, cache: Map<string, { startMillis: number; endMillis: number } | undefined>) {
+  if (!cache.has(folder)) {
+    let bounds: { startMillis: number; endMillis: number } | undefined;
+    for (const name of ['event.json', 'period.json']) {
+      try {
+        const event = JSON.parse(fs.readFileSync(path.join(folder, name), 'utf8')) as { start?: unknown; end?: unknown };
+        const startMillis = Date.parse(String(event.start));
+        const endMillis = Date.parse(String(event.end));
+        if (Number.isFinite(startMillis) && Number.isFinite(endMillis)) bounds = { startMillis, endMillis };
+        break;
+      } catch {
+        // none, or not readable: a plain folder of pprof files, whose own times are used
+      }
+    }
+    cache.set(folder, bounds);
+  }
+  return cache.get(folder);
 }
 
 /** Every `*.pprof` under the folders given (recursively) and the files given, decoded; a clear error otherwise. */
@@ -30,14 +58,66 @@ export function loadProfiles(targets: readonly string[]): LoadedProfile[] {
       files.push(...found.map((name) => path.join(target, name)));
     }
   }
+  const events = new Map<string, { startMillis: number; endMillis: number } | undefined>();
   return files.map((file) => {
+    let profile: Profile;
     try {
       const data = fs.readFileSync(file);
-      return { file, profile: Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data) };
+      profile = Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data);
     } catch (error) {
       throw new Error(`not a readable pprof file (gzipped or not): ${file} (${(error as Error).message})`);
     }
+    const period = path.dirname(file);
+    const own = Number(BigInt(profile.timeNanos) / 1_000_000n);
+    const bounds = eventBounds(period, events) ?? { startMillis: own, endMillis: own + Number(BigInt(profile.durationNanos) / 1_000_000n) };
+    return { file, profile, period, ...bounds };
   });
+}
+
+export interface PeriodSummary {
+  period: string;
+  startMillis: number;
+  endMillis: number;
+  files: number;
+}
+
+/** The periods (uploads) of the profiles loaded, oldest first. */
+export function listPeriods(profiles: readonly LoadedProfile[]): PeriodSummary[] {
+  const periods = new Map<string, PeriodSummary>();
+  for (const p of profiles) {
+    const known = periods.get(p.period);
+    if (known) {
+      known.files++;
+      known.startMillis = Math.min(known.startMillis, p.startMillis);
+      known.endMillis = Math.max(known.endMillis, p.endMillis);
+    } else periods.set(p.period, { period: p.period, startMillis: p.startMillis, endMillis: p.endMillis, files: 1 });
+  }
+  return [...periods.values()].sort((a, b) => a.startMillis - b.startMillis || a.period.localeCompare(b.period));
+}
+
+/** `--since` / `--until`: an ISO 8601 date and time (`2026-12-01T13:06:51Z`) or milliseconds since the epoch. */
+export function parseTime(option: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const text = value.trim();
+  const millis = /^\d+$/.test(text) ? Number(text) : /^\d{4}-\d\d-\d\d/.test(text) ? Date.parse(text) : NaN;
+  if (!Number.isFinite(millis)) throw new Error(`${option} wants an ISO 8601 time (2026-12-01T13:06:51Z) or epoch milliseconds, got ${JSON.stringify(value)}`);
+  return millis;
+}
+
+/** The profiles whose period overlaps [since, until); all of them when neither is given. */
+function inWindow(profiles: readonly LoadedProfile[], filter: SampleFilter): readonly LoadedProfile[] {
+  const { sinceMillis: since, untilMillis: until } = filter;
+  if (since === undefined && until === undefined) return profiles;
+  const iso = (millis: number): string => new Date(millis).toISOString();
+  if (since !== undefined && until !== undefined && until <= since) throw new Error(`--until (${iso(until)}) must be after --since (${iso(since)})`);
+  // A heap snapshot has no duration: it belongs to the window it was taken in.
+  const selected = profiles.filter((p) => (until === undefined || p.startMillis < until) && (since === undefined || p.endMillis > since || (p.endMillis === p.startMillis && p.startMillis >= since)));
+  if (selected.length === 0) {
+    const periods = listPeriods(profiles);
+    const cover = periods.length > 0 ? `${iso(periods[0]!.startMillis)} to ${iso(periods[periods.length - 1]!.endMillis)}` : 'nothing';
+    throw new Error(`no period between ${since === undefined ? 'the first' : iso(since)} and ${until === undefined ? 'the last' : iso(until)} (the profiles cover ${cover})`);
+  }
+  return selected;
 }
 
 export interface SampleFilter {
@@ -47,6 +127,9 @@ export interface SampleFilter {
   trace?: string | undefined;
   /** A `trace endpoint` label value (`GET /orders/:id`). */
   endpoint?: string | undefined;
+  /** Only the periods that overlap [since, until), epoch milliseconds. */
+  sinceMillis?: number | undefined;
+  untilMillis?: number | undefined;
 }
 
 type Sample = Profile['sample'][number];
@@ -76,6 +159,16 @@ function typeIndex(profile: Profile, type: string): number {
   return sampleTypesOf(profile).findIndex((t) => t === type || t.split('/')[0] === type);
 }
 
+/** The profiles in the filter's time window that have the sample type; a clear error when none has it. */
+function withType(profiles: readonly LoadedProfile[], type: string, filter: SampleFilter): LoadedProfile[] {
+  const found = inWindow(profiles, filter).filter((p) => typeIndex(p.profile, type) >= 0);
+  if (found.length === 0) {
+    const known = [...new Set(profiles.flatMap((p) => sampleTypesOf(p.profile).map((t) => t.split('/')[0]!)))];
+    throw new Error(`no profile has sample type ${JSON.stringify(type)} (there are: ${known.join(', ')})`);
+  }
+  return found;
+}
+
 export interface Frame {
   name: string;
   file: string;
@@ -85,12 +178,7 @@ export interface Frame {
 /** The matching samples of one sample type across the profiles that have it: stacks root first, and values. */
 export function stacksOf(profiles: readonly LoadedProfile[], type: string, filter: SampleFilter = {}): Array<{ frames: Frame[]; value: number }> {
   const stacks: Array<{ frames: Frame[]; value: number }> = [];
-  const withType = profiles.filter((p) => typeIndex(p.profile, type) >= 0);
-  if (withType.length === 0) {
-    const known = [...new Set(profiles.flatMap((p) => sampleTypesOf(p.profile).map((t) => t.split('/')[0]!)))];
-    throw new Error(`no profile has sample type ${JSON.stringify(type)} (there are: ${known.join(', ')})`);
-  }
-  for (const { profile } of withType) {
+  for (const { profile } of withType(profiles, type, filter)) {
     const t = typeIndex(profile, type);
     const strings = profile.stringTable.strings;
     const functions = new Map(profile.function.map((f) => [Number(f.id), f]));
@@ -171,4 +259,105 @@ export function toSpeedscope(profiles: readonly LoadedProfile[], type: string, f
     profiles: [{ type: 'sampled', name, unit, startValue: 0, endValue: weights.reduce((a, b) => a + b, 0), samples, weights }],
     exporter: 'blackfire-otel-profiler',
   };
+}
+
+/**
+ * One pprof of the matching samples of every selected profile that has the sample type, merged: functions and
+ * locations interned anew, labels (span ids, endpoints) kept, so `go tool pprof` can filter it again. All the
+ * sample types are kept when the profiles share them (wall files: sample, wall, cpu), else just the one asked.
+ */
+export function toMergedPprof(profiles: readonly LoadedProfile[], type: string, filter: SampleFilter = {}): Profile {
+  const selected = withType(profiles, type, filter);
+  const signature = (p: LoadedProfile): string => sampleTypesOf(p.profile).join(',');
+  const allTypes = selected.every((p) => signature(p) === signature(selected[0]!));
+  const strings = new StringTable();
+  const first = selected[0]!.profile;
+  const firstStrings = first.stringTable.strings;
+  const typeOf = (vt: ValueType): ValueType => new ValueType({ type: strings.dedup(firstStrings[Number(vt.type)]!), unit: strings.dedup(firstStrings[Number(vt.unit)]!) });
+  const sampleType = allTypes ? first.sampleType.map(typeOf) : [typeOf(first.sampleType[typeIndex(first, type)]!)];
+  const functions = new Map<string, PprofFunction>();
+  const locations = new Map<string, Location>();
+  const samples: PprofSample[] = [];
+  for (const { profile } of selected) {
+    const s = profile.stringTable.strings;
+    const t = typeIndex(profile, type);
+    const matches = sampleMatcher(profile, filter);
+    const fnIds = new Map<number, number>();
+    for (const fn of profile.function) {
+      const key = [s[Number(fn.name)], s[Number(fn.systemName)], s[Number(fn.filename)], Number(fn.startLine)].join('\u0000');
+      let merged = functions.get(key);
+      if (!merged) {
+        merged = new PprofFunction({ id: functions.size + 1, name: strings.dedup(s[Number(fn.name)] ?? ''), systemName: strings.dedup(s[Number(fn.systemName)] ?? ''), filename: strings.dedup(s[Number(fn.filename)] ?? ''), startLine: fn.startLine });
+        functions.set(key, merged);
+      }
+      fnIds.set(Number(fn.id), Number(merged.id));
+    }
+    const locIds = new Map<number, number>();
+    for (const loc of profile.location) {
+      const lines = loc.line.map((l) => ({ functionId: fnIds.get(Number(l.functionId)) ?? 0, line: Number(l.line), column: Number(l.column) }));
+      const key = lines.map((l) => `${l.functionId}:${l.line}:${l.column}`).join(',');
+      let merged = locations.get(key);
+      if (!merged) {
+        merged = new Location({ id: locations.size + 1, line: lines.map((l) => new Line(l)) });
+        locations.set(key, merged);
+      }
+      locIds.set(Number(loc.id), Number(merged.id));
+    }
+    for (const sample of profile.sample) {
+      if (Number(sample.value[t] ?? 0) === 0 || !matches(sample)) continue;
+      samples.push(new PprofSample({
+        locationId: sample.locationId.map((id) => locIds.get(Number(id)) ?? 0),
+        value: allTypes ? [...sample.value] : [sample.value[t]!],
+        label: sample.label.map((l) => new Label({ key: strings.dedup(s[Number(l.key)] ?? ''), str: Number(l.str) === 0 ? 0 : strings.dedup(s[Number(l.str)] ?? ''), num: l.num, numUnit: Number(l.numUnit) === 0 ? 0 : strings.dedup(s[Number(l.numUnit)] ?? '') })),
+      }));
+    }
+  }
+  const startMillis = Math.min(...selected.map((p) => p.startMillis));
+  const endMillis = Math.max(...selected.map((p) => p.endMillis));
+  const chosen = sampleType.findIndex((vt) => strings.strings[Number(vt.type)] === type.split('/')[0]);
+  return new Profile({
+    sampleType,
+    sample: samples,
+    location: [...locations.values()],
+    function: [...functions.values()],
+    stringTable: strings,
+    timeNanos: BigInt(startMillis) * 1_000_000n,
+    durationNanos: BigInt(endMillis - startMillis) * 1_000_000n,
+    periodType: first.periodType ? typeOf(first.periodType) : undefined,
+    period: first.period,
+    // The dimension asked for is the one pprof viewers open on.
+    defaultSampleType: chosen >= 0 ? sampleType[chosen]!.type : 0,
+  });
+}
+
+/** What `top --by` groups samples by: their function (the default), or one of the span labels. */
+export const GROUP_LABELS = { span: 'local root span id', trace: 'trace id', endpoint: 'trace endpoint' } as const;
+export type GroupBy = keyof typeof GROUP_LABELS;
+
+/**
+ * The requests (local root spans), traces or endpoints with the most of one dimension: the first step of the
+ * drill-down, before `--span`. Spans are given as 16 hex digits, as trace UIs show them.
+ */
+export function topLabels(profiles: readonly LoadedProfile[], type: string, by: GroupBy, filter: SampleFilter = {}, limit = 20): { total: number; rows: TopRow[] } {
+  const wanted = GROUP_LABELS[by];
+  const rows = new Map<string, TopRow>();
+  let total = 0;
+  for (const { profile } of withType(profiles, type, filter)) {
+    const t = typeIndex(profile, type);
+    const strings = profile.stringTable.strings;
+    const matches = sampleMatcher(profile, filter);
+    for (const sample of profile.sample) {
+      const value = Number(sample.value[t] ?? 0);
+      if (value === 0 || !matches(sample)) continue;
+      total += value;
+      const label = sample.label.find((l) => strings[Number(l.key)] === wanted);
+      if (!label) continue;
+      const name = by === 'span' ? BigInt.asUintN(64, BigInt(label.num)).toString(16).padStart(16, '0') : strings[Number(label.str)] ?? '';
+      const row = rows.get(name) ?? { name, file: '', self: 0, total: 0 };
+      row.self += value;
+      row.total += value;
+      rows.set(name, row);
+    }
+  }
+  return { total, rows: [...rows.values()].sort((a, b) => b.self - a.self || a.name.localeCompare(b.name)).slice(0, limit) };
 }

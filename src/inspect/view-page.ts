@@ -9,7 +9,7 @@ export const VIEW_PAGE = `<!doctype html>
   body { margin: 0; font: 13px/1.4 system-ui, sans-serif; color: #1d2230; display: grid; grid-template-rows: auto 1fr; height: 100vh; }
   header { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: end; padding: 8px 12px; background: #f3f4f8; border-bottom: 1px solid #d8dbe5; }
   label { display: flex; flex-direction: column; font-size: 11px; color: #556; }
-  input, select { font: inherit; padding: 3px 6px; border: 1px solid #b9bdcc; border-radius: 4px; min-width: 9em; }
+  input, select { font: inherit; padding: 3px 6px; border: 1px solid #b9bdcc; border-radius: 4px; min-width: 9em; max-width: 24em; }
   main { display: grid; grid-template-columns: minmax(320px, 28%) 1fr; min-height: 0; }
   #side { overflow: auto; border-right: 1px solid #d8dbe5; }
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
@@ -28,6 +28,9 @@ export const VIEW_PAGE = `<!doctype html>
   <label>span id / local root span id <input id="span" placeholder="hex or decimal"></label>
   <label>trace id <input id="trace" placeholder="32 hex digits"></label>
   <label>endpoint <input id="endpoint" placeholder="GET /orders/:id"></label>
+  <label>period <select id="period"><option value="">all, merged</option></select></label>
+  <label>since <input id="since" placeholder="2026-12-01T13:06:51Z"></label>
+  <label>until <input id="until" placeholder="ISO time or epoch ms"></label>
   <label>function <input id="search" placeholder="search the table"></label>
 </header>
 <main>
@@ -36,12 +39,13 @@ export const VIEW_PAGE = `<!doctype html>
 </main>
 <script>
 const $ = (id) => document.getElementById(id);
-const fields = ['type', 'span', 'trace', 'endpoint', 'search'];
+const filters = ['type', 'span', 'trace', 'endpoint', 'since', 'until'];
+const fields = [...filters, 'search'];
 const params = new URLSearchParams(location.search);
 for (const f of fields) if (params.get(f)) $(f).value = params.get(f);
 function query() {
   const q = new URLSearchParams();
-  for (const f of ['type', 'span', 'trace', 'endpoint']) if ($(f).value.trim()) q.set(f, $(f).value.trim());
+  for (const f of filters) if ($(f).value.trim()) q.set(f, $(f).value.trim());
   return q;
 }
 function fmt(v, type) {
@@ -77,8 +81,13 @@ async function refresh() {
     if (!answer.ok) throw new Error(top.error);
     rows = top.rows;
     status.className = '';
-    status.textContent = fmt(top.total, top.type) + ' of ' + top.type + ' in the selection';
     renderTable();
+    if (top.waiting) {
+      status.textContent = 'no upload yet: waiting for the first one';
+      $('flame').removeAttribute('src');
+      return;
+    }
+    status.textContent = fmt(top.total, top.type) + ' of ' + top.type + ' in the selection';
     const profileURL = '/api/speedscope?' + q;
     $('flame').src = '/speedscope/index.html#profileURL=' + encodeURIComponent(profileURL) + '&title=' + encodeURIComponent(top.type);
   } catch (error) {
@@ -88,11 +97,32 @@ async function refresh() {
     status.textContent = String(error.message || error);
   }
 }
+let files = -1;
+let periods = [];
+function showPeriods() {
+  const chosen = periods.find((p) => String(p.startMillis) === $('since').value && String(p.endMillis) === $('until').value);
+  $('period').replaceChildren(new Option('all, merged (' + periods.length + ')', ''), ...periods.map((p, i) =>
+    new Option('#' + (i + 1) + ' ' + new Date(p.startMillis).toISOString().slice(11, 19) + '-' + new Date(p.endMillis).toISOString().slice(11, 19) + ' ' + p.period, String(i), false, p === chosen)));
+}
+async function summary() {
+  const answer = await (await fetch('/api/summary')).json();
+  periods = answer.periods || [];
+  const wanted = $('type').value || params.get('type') || 'cpu';
+  $('type').replaceChildren(...(answer.types || []).filter((t) => t !== 'sample').map((t) => new Option(t, t, false, t === wanted)));
+  showPeriods();
+  const changed = answer.files !== files;
+  files = answer.files;
+  return changed;
+}
 (async () => {
-  const summary = await (await fetch('/api/summary')).json();
-  const wanted = params.get('type') || 'cpu';
-  $('type').replaceChildren(...(summary.types || []).filter((t) => t !== 'sample').map((t) => new Option(t, t, false, t === wanted)));
-  for (const f of ['type', 'span', 'trace', 'endpoint']) $(f).addEventListener('change', refresh);
+  await summary();
+  for (const f of filters) $(f).addEventListener('change', () => { showPeriods(); refresh(); });
+  $('period').addEventListener('change', () => {
+    const p = periods[Number($('period').value)];
+    $('since').value = p ? String(p.startMillis) : '';
+    $('until').value = p ? String(p.endMillis) : '';
+    refresh();
+  });
   $('search').addEventListener('input', () => {
     renderTable();
     const page = new URLSearchParams(location.search);
@@ -100,6 +130,12 @@ async function refresh() {
     history.replaceState(null, '', '?' + page);
   });
   refresh();
+  // Live: new uploads (the stand-in agent's, a file exporter's) show up without reloading the page.
+  setInterval(async () => {
+    try {
+      if (await summary()) refresh();
+    } catch {}
+  }, 3000);
 })();
 </script>
 </body>

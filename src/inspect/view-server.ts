@@ -9,13 +9,15 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { sampleTypesOf } from '../agent/upload-check.js';
 import { resolvePackage } from '../collect/addon.cjs';
-import { loadProfiles, toSpeedscope, topFunctions, type SampleFilter } from './profile-query.js';
+import { listPeriods, loadProfiles, parseTime, toSpeedscope, topFunctions, type LoadedProfile, type SampleFilter } from './profile-query.js';
 import { VIEW_PAGE } from './view-page.js';
 
 export interface ViewServerOptions {
   targets: readonly string[];
   host?: string;
   port?: number;
+  /** Live use (`agent --view`): the folder may have no upload yet; the page waits for the first. */
+  allowEmpty?: boolean;
 }
 
 export interface ViewServer {
@@ -42,11 +44,21 @@ function speedscopeDir(): string {
 
 function filterFrom(params: URLSearchParams): SampleFilter {
   const get = (name: string): string | undefined => params.get(name)?.trim() || undefined;
-  return { span: get('span'), trace: get('trace'), endpoint: get('endpoint') };
+  return { span: get('span'), trace: get('trace'), endpoint: get('endpoint'), sinceMillis: parseTime('since', get('since')), untilMillis: parseTime('until', get('until')) };
+}
+
+/** The folders' profiles now; none yet is an answer, not an error, when live. */
+function load(options: ViewServerOptions): LoadedProfile[] {
+  try {
+    return loadProfiles(options.targets);
+  } catch (error) {
+    if (options.allowEmpty && /^no \.pprof files in /.test((error as Error).message)) return [];
+    throw error;
+  }
 }
 
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
-  loadProfiles(options.targets); // a clear error now, before listening, for a path that cannot work
+  load(options); // a clear error now, before listening, for a path that cannot work
   const assets = speedscopeDir();
   const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer): void => {
     res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }).end(body);
@@ -59,18 +71,21 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
       const type = url.searchParams.get('type')?.trim() || 'cpu';
       if (url.pathname === '/') return send(res, 200, TYPES['.html']!, VIEW_PAGE);
       if (url.pathname === '/api/summary') {
-        const profiles = loadProfiles(options.targets);
+        const profiles = load(options);
         const types = [...new Set(profiles.flatMap((p) => sampleTypesOf(p.profile).map((t) => t.split('/')[0]!)))];
-        return json(res, 200, { files: profiles.length, types });
+        const periods = listPeriods(profiles).map((p) => ({ ...p, period: path.basename(p.period) }));
+        return json(res, 200, { files: profiles.length, types, periods });
       }
       if (url.pathname === '/api/top') {
         const limit = Math.min(200, Math.max(1, Number(url.searchParams.get('limit') ?? 30) || 30));
-        return json(res, 200, { type, ...topFunctions(loadProfiles(options.targets), type, filterFrom(url.searchParams), limit) });
+        const profiles = load(options);
+        if (profiles.length === 0) return json(res, 200, { type, total: 0, rows: [], waiting: true });
+        return json(res, 200, { type, ...topFunctions(profiles, type, filterFrom(url.searchParams), limit) });
       }
       if (url.pathname === '/api/speedscope') {
         const filter = filterFrom(url.searchParams);
         const title = [type, filter.endpoint, filter.span && `span ${filter.span}`, filter.trace && `trace ${filter.trace}`].filter(Boolean).join(' · ');
-        return json(res, 200, toSpeedscope(loadProfiles(options.targets), type, filter, title));
+        return json(res, 200, toSpeedscope(load(options), type, filter, title));
       }
       if (url.pathname.startsWith('/speedscope/')) {
         const file = path.normalize(path.join(assets, decodeURIComponent(url.pathname.slice('/speedscope/'.length)) || 'index.html'));

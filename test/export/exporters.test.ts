@@ -2,7 +2,6 @@
 // chosen by the `exporters` option or OTEL_PROFILES_EXPORTER.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +17,7 @@ import { startFaultAgent } from '../helpers/fault-agent';
 import { startTestAgent } from '../helpers/agent';
 import { readOptionsFromConfigFile } from '../../src/otel/config-file';
 import { sampleTypesOf, totalFor } from '../helpers/pprof';
+import { goMissing, goPprof } from '../helpers/go-pprof';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'bf-exporters-'));
@@ -49,15 +49,7 @@ test('FileExporter: each period in its own folder, wall.pprof and space.pprof gz
     assert.deepEqual((described.labels as Record<string, string>).team, 'core');
     assert.ok(typeof described.start === 'string' && typeof described.end === 'string');
     assert.equal(profiler.stats().uploadsSucceeded, 1);
-    const go = (() => {
-      try {
-        execFileSync('go', ['version']);
-        return true;
-      } catch {
-        return false;
-      }
-    })();
-    if (go) execFileSync('go', ['tool', 'pprof', '-raw', path.join(dir, folder!, 'wall.pprof')], { stdio: 'ignore' });
+    if (!goMissing()) goPprof('-raw', path.join(dir, folder!, 'wall.pprof'));
   } finally {
     await profiler.stop();
     fs.rmSync(dir, { recursive: true, force: true });

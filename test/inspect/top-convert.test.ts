@@ -10,7 +10,10 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Profiler } from '../../src/profiler';
 import { FileExporter } from '../../src/export/file/file-exporter';
-import { loadProfiles, toCollapsed, topFunctions, toSpeedscope } from '../../src/inspect/profile-query';
+import { listPeriods, loadProfiles, toCollapsed, toMergedPprof, topFunctions, topLabels, toSpeedscope } from '../../src/inspect/profile-query';
+import * as zlib from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { goMissing, goPprof } from '../helpers/go-pprof';
 import { runCli } from '../helpers/cli';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-top-'));
@@ -31,18 +34,21 @@ function burnForTopB(millis: number): number {
 let spanA: Span;
 let spanB: Span;
 
+// Two periods (two profiler runs into one folder, 300 ms apart): request A in the first, B in the second.
 before(async () => {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const profiler = new Profiler({ applicationName: 'top-app', periodMillis: 60_000, exporters: [new FileExporter({ dir })] });
-  const tracer = new BasicTracerProvider({ spanProcessors: [profiler.spanProcessor() as never] }).getTracer('t');
-  profiler.start();
-  spanA = tracer.startSpan('GET /a', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': '/a' } });
-  context.with(trace.setSpan(ROOT_CONTEXT, spanA), () => burnForTopA(250));
-  spanA.end();
-  spanB = tracer.startSpan('GET /b', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': '/b' } });
-  context.with(trace.setSpan(ROOT_CONTEXT, spanB), () => burnForTopB(250));
-  spanB.end();
-  await profiler.stop();
+  for (const request of ['a', 'b'] as const) {
+    const profiler = new Profiler({ applicationName: 'top-app', periodMillis: 60_000, exporters: [new FileExporter({ dir })] });
+    const tracer = new BasicTracerProvider({ spanProcessors: [profiler.spanProcessor() as never] }).getTracer('t');
+    profiler.start();
+    const span = tracer.startSpan(`GET /${request}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': `/${request}` } });
+    context.with(trace.setSpan(ROOT_CONTEXT, span), () => (request === 'a' ? burnForTopA(250) : burnForTopB(250)));
+    span.end();
+    if (request === 'a') spanA = span;
+    else spanB = span;
+    await profiler.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
   context.disable();
 });
 
@@ -116,8 +122,75 @@ test('malformed input: a path that does not exist, an empty folder, a corrupt pp
     assert.deepEqual([r.status, r.stderr.trim()], [2, 'top: --trace wants 32 hex digits, got "xyz"']);
     r = runCli('convert', '--to', 'flamegraph.svg', dir);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--to must be collapsed or speedscope/);
+    assert.match(r.stderr, /--to must be collapsed, speedscope or pprof/);
+    r = runCli('top', dir, '--since', 'yesterday');
+    assert.deepEqual([r.status, r.stderr.trim()], [2, 'top: --since wants an ISO 8601 time (2026-12-01T13:06:51Z) or epoch milliseconds, got "yesterday"']);
+    r = runCli('top', dir, '--since', '2001-01-01T00:00:00Z', '--until', '2001-01-02T00:00:00Z');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^top: no period between 2001-01-01T00:00:00\.000Z and 2001-01-02T00:00:00\.000Z \(the profiles cover 20\d\d-/);
   } finally {
     fs.rmSync(empty, { recursive: true, force: true });
   }
+});
+
+test('periods: two uploads listed in order; --since/--until keep the periods that overlap the window', () => {
+  const profiles = loadProfiles([dir]);
+  const periods = listPeriods(profiles);
+  assert.equal(periods.length, 2, JSON.stringify(periods));
+  assert.ok(periods[0]!.endMillis <= periods[1]!.startMillis, 'oldest first, not overlapping');
+  assert.equal(periods[0]!.files, 2, 'wall.pprof and space.pprof');
+  const first = topFunctions(profiles, 'cpu', { untilMillis: periods[0]!.endMillis }, 50);
+  assert.ok(share(first.rows, 'burnForTopA', first.total) > 0.5 && share(first.rows, 'burnForTopB', first.total) === 0, JSON.stringify(first.rows.slice(0, 3)));
+  const second = topFunctions(profiles, 'cpu', { sinceMillis: periods[1]!.startMillis, untilMillis: periods[1]!.endMillis }, 50);
+  assert.ok(share(second.rows, 'burnForTopB', second.total) > 0.5 && share(second.rows, 'burnForTopA', second.total) === 0, JSON.stringify(second.rows.slice(0, 3)));
+  const both = topFunctions(profiles, 'cpu', {}, 50);
+  assert.equal(first.total + second.total, both.total, 'the two periods merged are the whole');
+  const cli = runCli('top', dir, '--since', new Date(periods[1]!.startMillis).toISOString(), '--json');
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.equal((JSON.parse(cli.stdout) as { total: number }).total, second.total, 'an ISO time on the command line');
+});
+
+test('convert --to pprof: one merged pprof of the selection, labels kept, read by go tool pprof on the dimension asked', (t) => {
+  const profiles = loadProfiles([dir]);
+  const merged = toMergedPprof(profiles, 'wall', { endpoint: 'GET /b' });
+  const strings = merged.stringTable.strings;
+  assert.deepEqual(merged.sampleType.map((vt) => strings[Number(vt.type)]), ['sample', 'wall', 'cpu'], 'the wall files share their types: all kept');
+  assert.equal(strings[Number(merged.defaultSampleType)], 'wall');
+  const wallAt = 1;
+  const sum = merged.sample.reduce((n, s) => n + Number(s.value[wallAt]), 0);
+  assert.equal(sum, topFunctions(profiles, 'wall', { endpoint: 'GET /b' }).total);
+  assert.ok(merged.sample.every((s) => s.label.some((l) => strings[Number(l.key)] === 'trace endpoint' && strings[Number(l.str)] === 'GET /b')), 'labels survive');
+  const out = path.join(os.tmpdir(), `bf-merged-${process.pid}.pprof`);
+  try {
+    const r = runCli('convert', '--to', 'pprof', dir, '--type', 'cpu', '--out', out);
+    assert.equal(r.status, 0, r.stderr);
+    const back = Profile.decode(zlib.gunzipSync(fs.readFileSync(out)));
+    assert.equal(back.sample.length, toMergedPprof(profiles, 'cpu').sample.length);
+    const missing = goMissing();
+    if (missing) {
+      t.diagnostic(`skipping the go tool pprof read: ${missing}`);
+      return;
+    }
+    const top = goPprof('-top', '-nodecount=5', out);
+    assert.match(top, /Type: cpu/, 'opens on the dimension asked (defaultSampleType)');
+    assert.match(top, /burnForTopA/);
+    assert.match(top, /burnForTopB/);
+    assert.match(goPprof('-top', '-tagfocus=trace endpoint=GET /b', out), /burnForTopB/, 'filterable again by label');
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+});
+
+test('top --by span|endpoint|trace: the requests with the most, whose ids --span takes back', () => {
+  const profiles = loadProfiles([dir]);
+  const bySpan = topLabels(profiles, 'cpu', 'span', {}, 10);
+  assert.deepEqual(new Set(bySpan.rows.map((r) => r.name)), new Set([spanA.spanContext().spanId, spanB.spanContext().spanId]), '16 hex digits, as trace UIs show them');
+  for (const row of bySpan.rows) assert.equal(row.total, topFunctions(profiles, 'cpu', { span: row.name }).total, `--span ${row.name} selects the same samples`);
+  assert.deepEqual(topLabels(profiles, 'cpu', 'endpoint', {}, 10).rows.map((r) => r.name).sort(), ['GET /a', 'GET /b']);
+  assert.deepEqual(topLabels(profiles, 'cpu', 'trace', { endpoint: 'GET /a' }, 10).rows.map((r) => r.name), [spanA.spanContext().traceId]);
+  const cli = runCli('top', dir, '--by', 'span', '--json', '--top', '1');
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.deepEqual((JSON.parse(cli.stdout) as { rows: unknown[] }).rows, JSON.parse(JSON.stringify(bySpan.rows.slice(0, 1))));
+  const bad = runCli('top', dir, '--by', 'thread');
+  assert.deepEqual([bad.status, bad.stderr.trim()], [2, 'top: --by must be function, span, trace or endpoint, got "thread"']);
 });
