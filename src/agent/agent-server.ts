@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { parseAgentAddress } from '../export/agent-address.js';
-import { periodFolderName, safeName } from '../export/file/file-exporter.js';
+import { makePeriodFolder, safeName } from '../export/file/file-exporter.js';
 import { INTAKE_PATH } from '../export/blackfire/blackfire-exporter.js';
 import { boundaryOf, parseMultipart } from './multipart-parser.js';
 import { checkUpload, type ReceivedUpload } from './upload-check.js';
@@ -41,8 +41,7 @@ function inside(dir: string, ...parts: string[]): string {
 async function save(dir: string, seq: number, upload: ReceivedUpload): Promise<string> {
   // Every name below comes from the upload: none may reach outside `dir` (`../`, `/`, NUL are made `_`).
   const app = /(?:^|,)application_name:([^,]*)/.exec(String(upload.event.tags_profiler))?.[1] ?? 'app';
-  const folder = inside(dir, periodFolderName(app, String(upload.event.start), seq));
-  await fs.mkdir(folder, { recursive: true });
+  const folder = await makePeriodFolder(dir, app, String(upload.event.start), seq, (candidate) => inside(dir, path.basename(candidate)));
   await fs.writeFile(path.join(folder, 'event.json'), JSON.stringify(upload.event, null, 2) + '\n');
   for (const [name, data] of Object.entries(upload.files)) await fs.writeFile(inside(folder, name), data);
   return folder;

@@ -148,3 +148,18 @@ test('exporters by name, in the option and in OTEL_CONFIG_FILE (distribution.bla
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('FileExporter: two writers of periods that start in the same second get their own folders', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-file-same-second-'));
+  try {
+    const period = (app: string) => ({
+      startMillis: Date.parse('2026-12-01T12:00:00.100Z'), endMillis: Date.parse('2026-12-01T12:00:00.900Z'), wall: new Profile(), space: new Profile(),
+      endpointCounts: {}, applicationName: app, hostname: 'h', projectId: undefined, labels: {}, resource: {}, processStartMillis: 0, probeVersion: 'test', settings: {},
+    });
+    const results = await Promise.all([new FileExporter({ dir }).export(period('same')), new FileExporter({ dir }).export(period('same'))]);
+    assert.deepEqual(results.map((r) => r.code), ['success', 'success']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['same-20261201T120000Z-0001', 'same-20261201T120000Z-0002'], 'none overwritten');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

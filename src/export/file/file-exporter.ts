@@ -24,6 +24,24 @@ export function periodFolderName(applicationName: string, startIso: string, seq:
 }
 
 /**
+ * Makes one period's folder under `dir`, never reusing one: two writers in the same second (two processes, or
+ * two profilers one after the other) each get their own, the later with the next free sequence number.
+ */
+export async function makePeriodFolder(dir: string, applicationName: string, startIso: string, seq: number, check: (folder: string) => string = (f) => f): Promise<string> {
+  await fs.mkdir(dir, { recursive: true });
+  for (let n = seq; n < seq + 10_000; n++) {
+    const folder = check(path.join(dir, periodFolderName(applicationName, startIso, n)));
+    try {
+      await fs.mkdir(folder);
+      return folder;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  throw new Error(`no free folder name for ${applicationName} at ${startIso} in ${dir}`);
+}
+
+/**
  * Writes each period to a folder: `<app>-<start>-<seq>/wall.pprof` and `space.pprof` (gzipped pprof, what
  * `go tool pprof` and the view read) and `period.json` (start, end, labels, endpoint counts, resource).
  */
@@ -40,8 +58,7 @@ export class FileExporter implements ProfileExporter {
   async export(period: ProfilePeriod): Promise<ExportResult> {
     try {
       const [wall, space] = await Promise.all([encodePprof(period.wall), encodePprof(period.space)]);
-      const folder = path.join(this.options.dir, periodFolderName(period.applicationName, new Date(period.startMillis).toISOString(), ++this.seq));
-      await fs.mkdir(folder, { recursive: true });
+      const folder = await makePeriodFolder(this.options.dir, period.applicationName, new Date(period.startMillis).toISOString(), ++this.seq);
       const described = {
         applicationName: period.applicationName,
         start: new Date(period.startMillis).toISOString(),
