@@ -5,6 +5,9 @@ import { configError } from './config-error.js';
 import type { ProfileExporter } from './export/exporter.js';
 import { sanitizeTagPart } from './export/blackfire/tags.js';
 
+/** The environment variables read (`process.env`, or any such record): no dependency on Node's own types. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
 /** Options of `new Profiler(options)`. Every option is optional. */
 export interface ProfilerOptions {
   /**
@@ -60,6 +63,10 @@ export interface ProfilerOptions {
 
 /** The validated configuration, every value resolved. */
 export interface ProfilerConfig {
+  /** `BLACKFIRE_CONPROF_ENABLED` is not false. */
+  enabled: boolean;
+  /** Options that were ignored or look like mistakes: logged once, when the Profiler is built. */
+  warnings: string[];
   applicationName: string;
   applicationNameSource: 'option' | 'env' | 'default';
   periodMillis: number;
@@ -82,7 +89,8 @@ export const DEFAULT_APPLICATION_NAME = 'my-node-app';
 
 /** Every numeric option's range: what the sampler and Node's timers accept, and what stays sane in production. */
 export const LIMITS = {
-  periodMillis: { min: 100, max: 3_600_000 },
+  /** Below 1 s a period is a mistake (`periodMillis: 45` meant as seconds); below 10 s it gets a warning. */
+  periodMillis: { min: 1000, max: 3_600_000 },
   uploadTimeoutMillis: { min: 10, max: 600_000 },
   samplingFrequencyHz: { min: 1, max: 1000 },
   heapIntervalBytes: { min: 1024, max: 2 ** 32 - 1 },
@@ -91,6 +99,67 @@ export const LIMITS = {
   labels: { maxCount: 100, maxKeyLength: 100, maxValueLength: 1000 },
   nameLength: 255,
 } as const;
+
+/** Periods shorter than this are allowed but warned about: each one is an upload, and a heap profile. */
+export const SHORT_PERIOD_MILLIS = 10_000;
+
+/**
+ * Not part of the API: the test suite lowers the period floor to run many periods in a second. Production code
+ * never writes it.
+ */
+export const testHooks: { minPeriodMillis: number } = { minPeriodMillis: LIMITS.periodMillis.min };
+
+function periodRange(): { min: number; max: number } {
+  return { min: testHooks.minPeriodMillis, max: LIMITS.periodMillis.max };
+}
+
+/** Every key ProfilerOptions knows; anything else gets a warning naming the nearest. */
+export const OPTION_NAMES = [
+  'applicationName', 'periodMillis', 'uploadTimeoutMillis', 'labels', 'agentSocket', 'samplingFrequencyHz', 'heapIntervalBytes',
+  'heapStackDepth', 'allocationProfiling', 'maxPendingUploads', 'hostname', 'resource', 'resourceLabels', 'exporters',
+] as const satisfies ReadonlyArray<keyof ProfilerOptions>;
+
+/** Edit distance over lower-case letters and digits only (`application_name` is `applicationName`). */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const y = b.toLowerCase().replace(/[^a-z0-9]/g, '');
+  let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[y.length]!;
+}
+
+/** The known option nearest to an unknown key: by edit distance, or the one that starts with it (`period`). */
+export function nearestOption(key: string, names: readonly string[] = OPTION_NAMES): string {
+  const prefix = names.find((name) => name.toLowerCase().startsWith(key.toLowerCase().replace(/[^a-z0-9]/gi, '')) && key.length >= 3);
+  return prefix ?? [...names].sort((a, b) => distance(key, a) - distance(key, b))[0]!;
+}
+
+function optionWarnings(options: ProfilerOptions, periodMillis: number): string[] {
+  const warnings: string[] = [];
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(key)) warnings.push(`unknown option ${JSON.stringify(key)} is ignored; did you mean ${JSON.stringify(nearestOption(key))}?`);
+  }
+  if (periodMillis < SHORT_PERIOD_MILLIS) {
+    warnings.push(`periodMillis is ${periodMillis} ms: one upload and one heap profile every ${periodMillis / 1000} s; periods under ${SHORT_PERIOD_MILLIS / 1000} s are meant for tests (the default is 45 s)`);
+  }
+  return warnings;
+}
+
+/**
+ * `BLACKFIRE_CONPROF_ENABLED`: `false` (or `0`, `no`, `off`) turns the profiler off, in code and under
+ * `register`; unset or `true` (`1`, `yes`, `on`) leaves it on.
+ */
+export function readEnabled(value: string | undefined, option = 'env BLACKFIRE_CONPROF_ENABLED'): boolean {
+  if (value === undefined || value.trim() === '') return true;
+  const text = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(text)) return true;
+  if (['false', '0', 'no', 'off'].includes(text)) return false;
+  throw configError(option, value, 'true or false');
+}
 
 function numberInRange(option: string, value: unknown, fallback: number, range: { min: number; max: number }, integer = false): number {
   if (value === undefined) return fallback;
@@ -111,7 +180,7 @@ function millisInRange(option: string, value: number | undefined, fallback: numb
 }
 
 /** A duration in seconds from the environment: plain decimal digits only (no sign, exponent or hex), as ms. */
-function readSecondsFromEnv(env: NodeJS.ProcessEnv, name: string, range: { min: number; max: number }): number | undefined {
+function readSecondsFromEnv(env: Environment, name: string, range: { min: number; max: number }): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   const text = raw.trim();
@@ -162,7 +231,7 @@ function readLabels(value: unknown): Record<string, string> {
 
 function readApplicationName(
   options: ProfilerOptions,
-  env: NodeJS.ProcessEnv,
+  env: Environment,
 ): Pick<ProfilerConfig, 'applicationName' | 'applicationNameSource'> {
   const name = options.applicationName;
   if (name !== undefined) return { applicationName: readName('applicationName', name), applicationNameSource: 'option' };
@@ -174,7 +243,7 @@ function readApplicationName(
   return { applicationName: DEFAULT_APPLICATION_NAME, applicationNameSource: 'default' };
 }
 
-function readAgent(options: ProfilerOptions, env: NodeJS.ProcessEnv): AgentAddress {
+function readAgent(options: ProfilerOptions, env: Environment): AgentAddress {
   if (options.agentSocket !== undefined) return parseAgentAddress(options.agentSocket, 'agentSocket');
   const fromEnv = env.BLACKFIRE_AGENT_SOCKET;
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
@@ -196,7 +265,7 @@ function readBoolean(option: string, value: unknown, fallback: boolean): boolean
   return value;
 }
 
-function readBasicAuth(env: NodeJS.ProcessEnv): string | undefined {
+function readBasicAuth(env: Environment): string | undefined {
   const id = env.BLACKFIRE_SERVER_ID;
   const token = env.BLACKFIRE_SERVER_TOKEN;
   if (!id || !token) return undefined;
@@ -207,17 +276,20 @@ function readBasicAuth(env: NodeJS.ProcessEnv): string | undefined {
  * Validates the options and resolves every default, reading the environment given (not at import time).
  * Throws ProfilerConfigError naming the option and the value on any bad input.
  */
-export function resolveConfig(options: ProfilerOptions = {}, env: NodeJS.ProcessEnv = process.env): ProfilerConfig {
+export function resolveConfig(options: ProfilerOptions = {}, env: Environment = process.env): ProfilerConfig {
   if (typeof options !== 'object' || options === null) throw configError('options', options, 'an object');
   const nodeMajor = Number(process.versions.node.split('.')[0]);
   const samplingFrequencyHz = numberInRange('samplingFrequencyHz', options.samplingFrequencyHz, 100, LIMITS.samplingFrequencyHz);
   const allocationsWanted = readBoolean('allocationProfiling', options.allocationProfiling, true);
   const hostname = options.hostname === undefined ? os.hostname() : readName('hostname', options.hostname);
-  const periodFromEnv = readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_PERIOD', LIMITS.periodMillis);
+  const periodFromEnv = readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_PERIOD', periodRange());
   const timeoutFromEnv = readSecondsFromEnv(env, 'BLACKFIRE_CONPROF_UPLOAD_TIMEOUT', LIMITS.uploadTimeoutMillis);
+  const periodMillis = millisInRange('periodMillis', numberOption('periodMillis', options.periodMillis), periodFromEnv ?? 45_000, periodRange());
   return {
     ...readApplicationName(options, env),
-    periodMillis: millisInRange('periodMillis', numberOption('periodMillis', options.periodMillis), periodFromEnv ?? 45_000, LIMITS.periodMillis),
+    enabled: readEnabled(env.BLACKFIRE_CONPROF_ENABLED),
+    warnings: optionWarnings(options, periodMillis),
+    periodMillis,
     uploadTimeoutMillis: millisInRange('uploadTimeoutMillis', numberOption('uploadTimeoutMillis', options.uploadTimeoutMillis), timeoutFromEnv ?? 10_000, LIMITS.uploadTimeoutMillis),
     userLabels: readLabels(options.labels),
     agent: readAgent(options, env),

@@ -3,7 +3,7 @@ export { type ProfilerOptions } from './config.js';
 export { ProfilerConfigError } from './config-error.js';
 export { ProfilerSpanProcessor } from './otel/span-processor.js';
 export { DEFAULT_RESOURCE_LABELS } from './otel/resource.js';
-export { PROFILE_ATTRIBUTE } from './otel/otel-bridge.js';
+export { PROFILE_ATTRIBUTE } from './otel/profile-attribute.js';
 export type { ProfileExporter, ExportResult } from './export/exporter.js';
 export type { ProfilePeriod } from './profile/period.js';
 export { BlackfireExporter } from './export/blackfire/blackfire-exporter.js';

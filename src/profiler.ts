@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { resolveConfig, type ProfilerConfig, type ProfilerOptions } from './config.js';
+import { DEFAULT_APPLICATION_NAME, resolveConfig, type ProfilerConfig, type ProfilerOptions, type Environment } from './config.js';
 import { PROBE_VERSION } from './version.js';
 import { profilerDiag, RateLimitedLog } from './diag.js';
 import { TimeSampler } from './collect/time-sampler.js';
@@ -10,7 +10,7 @@ import { addonUnavailable } from './collect/pprof-bindings.js';
 let addonErrorLogged = false;
 import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
 import { contextStoreUnavailable } from './collect/context-store.js';
-import type { HandOffMode } from './collect/time-sampler.js';
+import type { HandOffMode } from './collect/hand-off.js';
 import { configError } from './config-error.js';
 import { FileExporter } from './export/file/file-exporter.js';
 import { OtlpProfilesExporter } from './export/otlp/otlp-exporter.js';
@@ -57,6 +57,14 @@ function chooseHandOff(): HandOffMode {
 const RUNNING = Symbol.for('blackfire-otel-profiler.running');
 type GlobalWithRunning = typeof globalThis & { [RUNNING]?: Profiler };
 
+/** Who started a Profiler, for the "already running" message: the zero-code entry marks its own. */
+const STARTED_BY = new WeakMap<Profiler, string>();
+
+/** Not part of the API: `register` says the Profiler is its own. */
+export function markStartedBy(profiler: Profiler, entry: string): void {
+  STARTED_BY.set(profiler, entry);
+}
+
 /** A continuous profiler: samples wall/CPU time and the heap, and uploads one profile per period to the Blackfire Agent. */
 export class Profiler {
   private readonly config: ProfilerConfig;
@@ -82,10 +90,14 @@ export class Profiler {
   private readonly onBeforeExit = (): void => {
     void this.stop();
   };
+  /** Aborted when stop() begins: uploads then give up on an agent that is not there (ENOENT, ECONNREFUSED) at once. */
+  private stopSignal = new AbortController();
+  private applicationNameWarned = false;
 
   /** Validates the options and reads the environment; starts nothing. Throws on a bad option, naming it. */
   constructor(options: ProfilerOptions = {}) {
     this.config = resolveConfig(options);
+    for (const warning of this.config.warnings) profilerDiag().warn(warning);
     const exporters =
       options.exporters === undefined
         ? this.exportersFromEnv(process.env)
@@ -172,11 +184,18 @@ export class Profiler {
    */
   start(): void {
     if (this.running) return;
+    if (!this.config.enabled) {
+      profilerDiag().info('not profiling: BLACKFIRE_CONPROF_ENABLED is false');
+      return;
+    }
     const global = globalThis as GlobalWithRunning;
     const other = global[RUNNING];
     if (other && other !== this) {
+      const by = STARTED_BY.get(other);
       throw new Error(
-        `blackfire-otel-profiler: a Profiler for application "${other.applicationName}" is already running in this thread; stop() it before starting another`,
+        by
+          ? `blackfire-otel-profiler: a Profiler for application "${other.applicationName}" is already running in this thread, started by ${by} (NODE_OPTIONS or --import/-r); use that one, or drop ${by} to start your own`
+          : `blackfire-otel-profiler: a Profiler for application "${other.applicationName}" is already running in this thread; stop() it before starting another`,
       );
     }
     const unavailable = addonUnavailable();
@@ -195,6 +214,7 @@ export class Profiler {
     }
     global[RUNNING] = this;
     this.running = true;
+    this.stopSignal = new AbortController();
     this.otel.enable(this.timeSampler.holders);
     this.periodStartMillis = Date.now();
     this.scheduleRotation();
@@ -233,6 +253,7 @@ export class Profiler {
   private async stopAndFlush(): Promise<void> {
     const deadline = Date.now() + this.config.uploadTimeoutMillis;
     clearTimeout(this.timer);
+    this.stopSignal.abort();
     process.removeListener('beforeExit', this.onBeforeExit);
     // Each step on its own: one that fails must not leave the others undone, nor reject stop().
     this.guarded('stop', () => this.otel.disable());
@@ -314,6 +335,8 @@ export class Profiler {
       profile.timeNanos = BigInt(this.periodStartMillis) * 1_000_000n;
       profile.durationNanos = BigInt(Math.max(0, endMillis - this.periodStartMillis)) * 1_000_000n;
     }
+    // wall.pprof opens on wall time in pprof viewers (the last sample type, cpu, otherwise).
+    wall.defaultSampleType = wall.stringTable.dedup('wall');
     const period: CollectedPeriod = {
       startMillis: this.periodStartMillis,
       endMillis,
@@ -326,7 +349,7 @@ export class Profiler {
   }
 
   /** `OTEL_PROFILES_EXPORTER` (comma-separated, as `OTEL_TRACES_EXPORTER`): `blackfire` (the default), `otlp`, `file`. */
-  private exportersFromEnv(env: NodeJS.ProcessEnv): ProfileExporter[] {
+  private exportersFromEnv(env: Environment): ProfileExporter[] {
     const raw = env.OTEL_PROFILES_EXPORTER?.trim() || 'blackfire';
     return raw.split(',').map((name) => this.exporterNamed(name, 'env OTEL_PROFILES_EXPORTER', raw));
   }
@@ -350,9 +373,18 @@ export class Profiler {
   private async describe(period: CollectedPeriod): Promise<ProfilePeriod> {
     // At most half the upload's time budget: the upload itself must still fit in it.
     await this.otel.resource.settle(Math.min(this.config.uploadTimeoutMillis / 2, 5_000));
+    const applicationName = this.applicationName;
+    if (applicationName === DEFAULT_APPLICATION_NAME && this.config.applicationNameSource === 'default' && !this.applicationNameWarned) {
+      this.applicationNameWarned = true;
+      profilerDiag().warn(
+        `profiles are filed under the fallback application name "${DEFAULT_APPLICATION_NAME}": no applicationName option, no BLACKFIRE_CONPROF_APP_NAME or OTEL_SERVICE_NAME, and no span from an SDK with a service.name yet. ` +
+          'In an ESM app, start the SDK in a file loaded with --import before the app (imports are hoisted: an SDK started in app.mjs sees no spans); see the README, "ESM apps"',
+      );
+    }
     return {
       ...period,
-      applicationName: this.applicationName,
+      stopping: this.stopSignal.signal,
+      applicationName,
       hostname: this.config.hostname,
       projectId: this.config.projectId,
       labels: { ...this.otel.resourceLabels(), ...this.config.userLabels },

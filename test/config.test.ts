@@ -42,11 +42,11 @@ test('agentSocket: option > BLACKFIRE_AGENT_SOCKET; tcp:// means plain HTTP', ()
 });
 
 const bad: Array<[string, Record<string, unknown>, Record<string, string>, RegExp]> = [
-  ['periodMillis', { periodMillis: 0 }, {}, /periodMillis must be a duration from 100 to 3600000 ms, got 0/],
+  ['periodMillis', { periodMillis: 0 }, {}, /periodMillis must be a duration from 1000 to 3600000 ms, got 0/],
   ['periodMillis', { periodMillis: '45000' }, {}, /periodMillis must be .* got "45000"/],
   ['periodMillis', { periodMillis: NaN }, {}, /periodMillis .* got NaN/],
   ['uploadTimeoutMillis', { uploadTimeoutMillis: -1 }, {}, /uploadTimeoutMillis must be .* got -1/],
-  ['BLACKFIRE_CONPROF_PERIOD', {}, { BLACKFIRE_CONPROF_PERIOD: 'soon' }, /env BLACKFIRE_CONPROF_PERIOD must be a decimal number of seconds from 0.1 to 3600, got "soon"/],
+  ['BLACKFIRE_CONPROF_PERIOD', {}, { BLACKFIRE_CONPROF_PERIOD: 'soon' }, /env BLACKFIRE_CONPROF_PERIOD must be a decimal number of seconds from 1 to 3600, got "soon"/],
   ['BLACKFIRE_CONPROF_UPLOAD_TIMEOUT', {}, { BLACKFIRE_CONPROF_UPLOAD_TIMEOUT: '-3' }, /env BLACKFIRE_CONPROF_UPLOAD_TIMEOUT .* got "-3"/],
   ['agentSocket', { agentSocket: 'ftp://x' }, {}, /agentSocket must be a unix:\/\/, tcp:\/\/, http:\/\/ or https:\/\/ address \(unknown scheme ftp:\/\/\), got "ftp:\/\/x"/],
   ['agentSocket', { agentSocket: '/var/run/agent.sock' }, {}, /agentSocket .*no scheme.*"\/var\/run\/agent.sock"/],
@@ -80,4 +80,29 @@ test('allocation profiling is on from Node 26, "unavailable" below', () => {
 test('BLACKFIRE_SERVER_ID/TOKEN give HTTP Basic auth, only when both are set', () => {
   assert.equal(resolveConfig({}, { BLACKFIRE_SERVER_ID: 'id' }).basicAuth, undefined);
   assert.equal(resolveConfig({}, { BLACKFIRE_SERVER_ID: 'id', BLACKFIRE_SERVER_TOKEN: 'tok' }).basicAuth, 'Basic ' + Buffer.from('id:tok').toString('base64'));
+});
+
+test('period: at least 1 s (45 meant as seconds is an error naming it); under 10 s a warning; 45 s none', () => {
+  assert.throws(() => resolveConfig({ periodMillis: 45 }, env), /^ProfilerConfigError: blackfire-otel-profiler: periodMillis must be a duration from 1000 to 3600000 ms, got 45$/);
+  assert.throws(() => resolveConfig({}, { BLACKFIRE_CONPROF_PERIOD: '0.5' }), /env BLACKFIRE_CONPROF_PERIOD must be a decimal number of seconds from 1 to 3600, got "0.5"/);
+  assert.deepEqual(resolveConfig({ periodMillis: 1000 }, env).warnings, ['periodMillis is 1000 ms: one upload and one heap profile every 1 s; periods under 10 s are meant for tests (the default is 45 s)']);
+  assert.deepEqual(resolveConfig({ periodMillis: 10_000 }, env).warnings, []);
+  assert.deepEqual(resolveConfig({}, env).warnings, []);
+});
+
+test('unknown option keys: a warning each, naming the nearest known option', () => {
+  const { warnings } = resolveConfig({ period: 45_000, application_name: 'x', uploadTimeout: 5, lables: {} } as never, env);
+  assert.deepEqual(warnings, [
+    'unknown option "period" is ignored; did you mean "periodMillis"?',
+    'unknown option "application_name" is ignored; did you mean "applicationName"?',
+    'unknown option "uploadTimeout" is ignored; did you mean "uploadTimeoutMillis"?',
+    'unknown option "lables" is ignored; did you mean "labels"?',
+  ]);
+});
+
+test('BLACKFIRE_CONPROF_ENABLED: false/0/no/off turn it off, true/1/yes/on or unset leave it on, anything else is refused', () => {
+  for (const value of ['false', '0', 'no', 'OFF']) assert.equal(resolveConfig({}, { BLACKFIRE_CONPROF_ENABLED: value }).enabled, false, value);
+  for (const value of ['true', '1', 'yes', 'on', '']) assert.equal(resolveConfig({}, { BLACKFIRE_CONPROF_ENABLED: value }).enabled, true, value);
+  assert.equal(resolveConfig({}, {}).enabled, true);
+  assert.throws(() => resolveConfig({}, { BLACKFIRE_CONPROF_ENABLED: 'maybe' }), (e) => e instanceof ProfilerConfigError && /env BLACKFIRE_CONPROF_ENABLED must be true or false, got "maybe"/.test(e.message));
 });

@@ -14,6 +14,7 @@ import { timeSamplingActive } from '../src/collect/time-sampler';
 import type { ReceivedUpload } from '../src/agent/upload-check';
 import { startTestAgent } from './helpers/agent';
 import { totalFor } from './helpers/pprof';
+import './helpers/short-periods';
 
 const applicationOf = (upload: ReceivedUpload): string | undefined =>
   /(?:^|,)application_name:([^,]*)/.exec(upload.event.tags_profiler)?.[1];

@@ -178,6 +178,7 @@ describe('a profiler with a 1 s period, on a unix socket', () => {
         const profile = uploads[i]!.profiles[name]!;
         const types = sampleTypesOf(profile);
         assert.deepEqual(raw.sampleTypes, types, `${file}: sample types as go reads them`);
+        if (name === 'wall.pprof') assert.equal(raw.defaultType, 'wall/nanoseconds', 'wall.pprof opens on wall time');
         assert.ok(raw.rows.length > 0, `${file}: go reads no samples`);
         for (const [column, type] of types.entries()) {
           const goTotal = raw.rows.reduce((sum, row) => sum + row[column]!, 0);
@@ -211,16 +212,19 @@ test('uploads to an agent on loopback TCP (tcp://127.0.0.1:port)', async () => {
 // --- go tool pprof ---------------------------------------------------------------------------------------------
 
 /** The sample types and the value columns of the samples in `go tool pprof -raw` output. */
-function parseRawPprof(output: string): { sampleTypes: string[]; rows: number[][] } {
+function parseRawPprof(output: string): { sampleTypes: string[]; defaultType: string | undefined; rows: number[][] } {
   const lines = output.split('\n');
   const at = lines.indexOf('Samples:');
   assert.ok(at >= 0, `no "Samples:" section in go tool pprof -raw output:\n${output.slice(0, 500)}`);
-  const sampleTypes = lines[at + 1]!.trim().split(/\s+/);
+  // go marks the default sample type `wall/nanoseconds[dflt]`.
+  const marked = lines[at + 1]!.trim().split(/\s+/);
+  const sampleTypes = marked.map((t) => t.replace(/\[dflt\]$/, ''));
+  const defaultType = marked.find((t) => t.endsWith('[dflt]'))?.replace(/\[dflt\]$/, '');
   const rows: number[][] = [];
   for (const line of lines.slice(at + 2)) {
     if (/^\S/.test(line)) break; // the next section (Locations, Mappings)
     const values = /^\s*(-?\d+(?:\s+-?\d+)*):/.exec(line)?.[1];
     if (values) rows.push(values.split(/\s+/).map(Number));
   }
-  return { sampleTypes, rows };
+  return { sampleTypes, defaultType, rows };
 }

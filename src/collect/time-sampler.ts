@@ -1,14 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { nativeTimeBindings, timeBindings, type GenerateLabels, type Profile } from './pprof-bindings.js';
 import { contextStorage, contextStoreUnavailable, rotateStoreProfiler, startStoreProfiler, storeProfilerRunning, type ContextHolders, type StoreProfiler } from './context-store.js';
-
-/**
- * How the active span reaches the sampler:
- * - `context-store`: the context manager's storage is the sampler's CPED key (one `AsyncLocalStorage.run` per switch);
- * - `run-with-context`: the public API's `time.runWithContext` inside the context manager's `with()`;
- * - `async-hooks`: no AsyncContextFrame (Node 20, 22 without the flag): `time.setContext` at every async callback.
- */
-export type HandOffMode = 'context-store' | 'run-with-context' | 'async-hooks';
+import type { HandOffMode } from './hand-off.js';
+export type { HandOffMode };
 
 export interface TimeSamplerOptions {
   samplingIntervalMicros: number;

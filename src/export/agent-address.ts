@@ -6,7 +6,7 @@ export type AgentAddress =
   | { kind: 'http'; url: URL; display: string };
 
 /** The Blackfire Agent's default socket for a platform (the same defaults as Blackfire's probes). */
-export function defaultAgentSocket(platform: NodeJS.Platform, arch: string): string {
+export function defaultAgentSocket(platform: string, arch: string): string {
   if (platform === 'win32') return 'tcp://127.0.0.1:8307';
   if (platform === 'darwin') {
     return arch === 'arm64'
@@ -17,7 +17,7 @@ export function defaultAgentSocket(platform: NodeJS.Platform, arch: string): str
 }
 
 /** `sun_path` less its terminating NUL: 107 bytes on Linux, 103 on macOS and the BSDs. */
-function maxSocketPathBytes(platform: NodeJS.Platform = process.platform): number {
+function maxSocketPathBytes(platform: string = process.platform): number {
   return platform === 'linux' || platform === 'android' ? 107 : 103;
 }
 

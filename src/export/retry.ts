@@ -11,6 +11,8 @@ export interface RetryOptions {
   peer: string;
 }
 
+/** Failures that mean nobody is listening (no socket file, nothing on the port), as the exporters name them. */
+const ABSENT = /^network-(ENOENT|ECONNREFUSED)$/;
 const FIRST_BACKOFF_MILLIS = 250;
 const MAX_BACKOFF_MILLIS = 2_000;
 /** The longest `Retry-After` honoured: beyond it the peer's answer is taken as this. */
@@ -26,7 +28,11 @@ export class Retrying {
 
   constructor(private readonly options: RetryOptions) {}
 
-  async run(deadlineMillis: number, attempt: (remainingMillis: number, attempt: number) => Promise<Attempt>, timeoutMessage: string): Promise<ExportResult> {
+  /**
+   * `stopping` (the profiler's stop has begun): a peer that is not there at all (`ENOENT`, `ECONNREFUSED`) is
+   * not waited for, so an application exits at once with its agent absent; one that answers keeps the deadline.
+   */
+  async run(deadlineMillis: number, attempt: (remainingMillis: number, attempt: number) => Promise<Attempt>, timeoutMessage: string, stopping?: AbortSignal): Promise<ExportResult> {
     let lastRetry = { kind: 'timeout', message: timeoutMessage };
     for (let n = 1; ; n++) {
       const wait = this.notBeforeMillis - Date.now();
@@ -41,6 +47,7 @@ export class Retrying {
       const outcome = await attempt(remaining, n);
       if ('done' in outcome) return outcome.done;
       lastRetry = outcome.retry;
+      if (stopping?.aborted && ABSENT.test(lastRetry.kind)) return this.options.fail(n, lastRetry.kind, lastRetry.message);
       const backoff = Math.min(FIRST_BACKOFF_MILLIS * 2 ** (n - 1), MAX_BACKOFF_MILLIS) * (0.5 + Math.random() / 2);
       const retryAfter = outcome.retry.retryAfterMillis;
       if (retryAfter !== undefined) {
@@ -48,7 +55,8 @@ export class Retrying {
         continue;
       }
       if (Date.now() + backoff >= deadlineMillis) return this.options.fail(n, lastRetry.kind, lastRetry.message);
-      await sleep(backoff, undefined, { ref: false });
+      // A stop during the backoff wakes it: the next attempt is the last if the peer is still absent.
+      await sleep(backoff, undefined, { ref: false, signal: ABSENT.test(lastRetry.kind) ? stopping : undefined }).catch(() => {});
     }
   }
 }

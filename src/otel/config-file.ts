@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
 import * as yaml from 'yaml';
-import { configError } from '../config-error.js';
-import type { ProfilerOptions } from '../config.js';
+import { configError, ProfilerConfigError } from '../config-error.js';
+import { nearestOption, readEnabled, resolveConfig, type ProfilerOptions, type Environment } from '../config.js';
+
+/** What the file gives: the Profiler's options, and whether `register` should start at all. */
+export type ConfigFileOptions = ProfilerOptions & { enabled?: boolean };
 
 /** `distribution.blackfire` keys (snake_case, as in the OTel configuration schema) and the options they set. */
-const KEYS: Record<string, keyof ProfilerOptions> = {
+const KEYS: Record<string, keyof ConfigFileOptions> = {
+  enabled: 'enabled',
   application_name: 'applicationName',
   period_millis: 'periodMillis',
   upload_timeout_millis: 'uploadTimeoutMillis',
@@ -24,7 +28,7 @@ const REFERENCE = /\$\{([^}]*)\}/g;
 const REFERENCE_BODY = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^\n]*))?$/;
 
 /** Substitutes the references of one value; `$$` is a literal `$` that never starts a reference. */
-function substituteValue(value: string, env: NodeJS.ProcessEnv, where: string): string {
+function substituteValue(value: string, env: Environment, where: string): string {
   return value
     .split('$$')
     .map((chunk) =>
@@ -50,7 +54,7 @@ function typedScalar(text: string): unknown {
 }
 
 /** `${VAR}`, `${env:VAR}` and `${VAR:-default}` in scalar values, `$$` for a literal `$` (the OTel configuration data model). */
-function substituteEnv(doc: yaml.Document, env: NodeJS.ProcessEnv, file: string): void {
+function substituteEnv(doc: yaml.Document, env: Environment, file: string): void {
   yaml.visit(doc, {
     Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string') return;
@@ -80,7 +84,7 @@ function resourceAttributes(resource: unknown, file: string): Record<string, unk
  * Profiler options from an OpenTelemetry declarative configuration file (`OTEL_CONFIG_FILE`): its
  * `distribution.blackfire` section, and `resource.attributes` as the resource. Throws naming the bad key.
  */
-export function readOptionsFromConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): ProfilerOptions {
+export function readOptionsFromConfigFile(file: string, env: Environment = process.env): ConfigFileOptions {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -101,10 +105,31 @@ export function readOptionsFromConfigFile(file: string, env: NodeJS.ProcessEnv =
   if (typeof section !== 'object' || section === null || Array.isArray(section)) {
     throw configError(`${file}: distribution.blackfire`, section, 'a mapping');
   }
+  const yamlKeyOf = new Map<string, string>();
   for (const [key, value] of Object.entries(section)) {
     const option = KEYS[key];
-    if (!option) throw configError(`${file}: distribution.blackfire.${key}`, value, `one of the known keys (${Object.keys(KEYS).join(', ')})`);
+    if (!option) {
+      throw configError(`${file}: distribution.blackfire.${key}`, value, `one of the known keys (did you mean ${nearestOption(key, Object.keys(KEYS))}? known: ${Object.keys(KEYS).join(', ')})`);
+    }
     options[option] = value;
+    yamlKeyOf.set(option, key);
   }
-  return options as ProfilerOptions;
+  // The same words as BLACKFIRE_CONPROF_ENABLED (`enabled: ${BLACKFIRE_CONPROF_ENABLED:-true}` may give `0` or `no`).
+  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
+    if (typeof options.enabled !== 'string' && typeof options.enabled !== 'number') throw configError(`${file}: distribution.blackfire.enabled`, options.enabled, 'true or false');
+    options.enabled = readEnabled(String(options.enabled), `${file}: distribution.blackfire.enabled`);
+  }
+  // Checked here, so that a bad value is named by its key in the file (period_millis), not by the code option.
+  const profilerOptions: Record<string, unknown> = { ...options };
+  delete profilerOptions.enabled;
+  try {
+    resolveConfig(profilerOptions as ProfilerOptions, env);
+  } catch (error) {
+    if (!(error instanceof ProfilerConfigError)) throw error;
+    const named = /^blackfire-otel-profiler: (\w+)/.exec(error.message)?.[1];
+    const key = named === undefined ? undefined : named === 'resource' ? 'resource.attributes' : yamlKeyOf.has(named) ? `distribution.blackfire.${yamlKeyOf.get(named)}` : undefined;
+    if (key === undefined) throw error;
+    throw new ProfilerConfigError(error.message.replace(`blackfire-otel-profiler: ${named}`, `blackfire-otel-profiler: ${file}: ${key}`));
+  }
+  return options as ConfigFileOptions;
 }

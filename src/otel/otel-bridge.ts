@@ -8,13 +8,17 @@ import { EndpointCounts } from './endpoint-counts.js';
 import { isResourceLike, ResourceSource, selectResourceLabels, validateResourceLabels, type ResourceLike } from './resource.js';
 import { endpointOf, sampleLabels, spanIdToNum, type SampleContext, type SpanLike } from './span-context.js';
 import { SpanRegistry } from './span-registry.js';
+import { profilerDiag } from '../diag.js';
 
-/**
- * Set on every local root span while the profiler runs: the span's id as the unsigned decimal number that
- * the `local root span id` label of its samples carries. A trace UI links a span to its profile by filtering
- * the period's wall.pprof on `local root span id` = this value.
- */
-export const PROFILE_ATTRIBUTE = 'blackfire.profile.local_root_span_id';
+/** An HTTP server span (it has a method) with no `http.route`: its endpoint is only the method, or the span name. */
+function isHttpWithoutRoute(span: SpanLike): boolean {
+  const attributes = span.attributes ?? {};
+  const route = attributes['http.route'];
+  return (attributes['http.request.method'] ?? attributes['http.method']) !== undefined && (typeof route !== 'string' || route === '');
+}
+
+import { PROFILE_ATTRIBUTE } from './profile-attribute.js';
+export { PROFILE_ATTRIBUTE };
 
 export interface OtelBridgeOptions {
   resource?: ResourceLike | Attributes | undefined;
@@ -40,6 +44,7 @@ export class OtelBridge {
   private readonly hook: ContextHook;
   private enabled = false;
   private processorSeen = false;
+  private routeWarned = false;
 
   constructor(options: OtelBridgeOptions) {
     this.resourceLabelPatterns = validateResourceLabels(options.resourceLabels);
@@ -101,7 +106,16 @@ export class OtelBridge {
 
   private countEndpoint(span: SpanLike): void {
     const endpoint = endpointOf(span);
-    if (endpoint !== undefined) this.endpoints.count(endpoint);
+    if (endpoint === undefined) return;
+    this.endpoints.count(endpoint);
+    if (!this.routeWarned && isHttpWithoutRoute(span)) {
+      this.routeWarned = true;
+      profilerDiag().warn(
+        `local-root server spans end without http.route (endpoint ${JSON.stringify(endpoint)}): the router is not instrumented. ` +
+          'In an ESM app, OpenTelemetry needs its loader hook (module.register("@opentelemetry/instrumentation/hook.mjs", import.meta.url) in a file loaded with --import, ' +
+          'or --import blackfire-otel-profiler/register, which installs it); with no router instrumentation, set the route yourself. See the README, "ESM apps"',
+      );
+    }
   }
 
   private onLocalRoot(root: SpanLike): void {

@@ -27,4 +27,6 @@ export interface ProfilePeriod extends CollectedPeriod {
   probeVersion: string;
   /** The profiler's settings, for the record (sampling frequency, period, hand-off...). */
   settings: Record<string, unknown>;
+  /** Aborted once the profiler is stopping: exporters then stop retrying a peer that is not there. */
+  stopping?: AbortSignal | undefined;
 }

@@ -18,6 +18,7 @@ import { startTestAgent } from '../helpers/agent';
 import { readOptionsFromConfigFile } from '../../src/otel/config-file';
 import { sampleTypesOf, totalFor } from '../helpers/pprof';
 import { goMissing, goPprof } from '../helpers/go-pprof';
+import '../helpers/short-periods';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'bf-exporters-'));

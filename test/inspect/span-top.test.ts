@@ -245,3 +245,13 @@ test(
     assert.match(badTop.stderr, /--top/);
   },
 );
+
+test('CLI span: no sample for the id: a hint at the likely causes; after --, a misplaced option is named as such', () => {
+  const { first } = writeUploads();
+  const none = runCli('span', '0000000000000001', first);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /^span: no sample carries 0000000000000001\. Likely: the id was rounded \(go tool pprof -tags.*shorter than one sampling interval/);
+  const misplaced = runCli('span', hex16(ROOT_1), first, '--', '--top', '3');
+  assert.equal(misplaced.status, 2);
+  assert.match(misplaced.stderr, /^span: no such file or folder: --top \(after --, every argument is an id or a file: put options before --\)/);
+});

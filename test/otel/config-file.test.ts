@@ -280,3 +280,26 @@ test(
     assert.throws(() => read(text, { APP: 'x' }), (error: Error) => /application_name/.test(error.message) && /\$\{APP:\?required\}/.test(error.message));
   },
 );
+
+test('config-file errors name the key in the file (period_millis), not the code option; unknown keys get the nearest', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bf-config-keys-'));
+  const write = (body: string): string => {
+    const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+    fs.writeFileSync(file, `file_format: "1.0"\ndistribution:\n  blackfire:\n${body}`);
+    return file;
+  };
+  try {
+    let file = write('    period_millis: 45\n');
+    assert.throws(() => readOptionsFromConfigFile(file, {}), new RegExp(`^ProfilerConfigError: blackfire-otel-profiler: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: distribution\\.blackfire\\.period_millis must be a duration from 1000 to 3600000 ms, got 45$`));
+    file = write('    labels:\n      team: 7\n');
+    assert.throws(() => readOptionsFromConfigFile(file, {}), /distribution\.blackfire\.labels\["team"\] must be a string/);
+    file = write('    period: 45000\n');
+    assert.throws(() => readOptionsFromConfigFile(file, {}), /distribution\.blackfire\.period must be one of the known keys \(did you mean period_millis\?/);
+    file = write('    enabled: "maybe"\n');
+    assert.throws(() => readOptionsFromConfigFile(file, {}), /distribution\.blackfire\.enabled must be true or false, got "maybe"/);
+    assert.deepEqual(readOptionsFromConfigFile(write('    enabled: ${BLACKFIRE_CONPROF_ENABLED:-true}\n'), { BLACKFIRE_CONPROF_ENABLED: '0' }), { enabled: false }, 'the env words too');
+    assert.deepEqual(readOptionsFromConfigFile(write('    enabled: false\n'), {}), { enabled: false });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

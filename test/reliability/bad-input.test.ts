@@ -55,7 +55,7 @@ for (const option of numberOptions) {
 
 test('milliseconds are checked after rounding: 0.4 ms is 0 ms, refused', () => {
   expectError({ uploadTimeoutMillis: 0.4 }, {}, 'uploadTimeoutMillis');
-  expectError({ periodMillis: 99.4 }, {}, 'periodMillis');
+  expectError({ periodMillis: 999.4 }, {}, 'periodMillis');
   assert.equal(resolveConfig({ periodMillis: 1000.4 }, {}).periodMillis, 1000);
 });
 

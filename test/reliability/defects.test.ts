@@ -19,6 +19,7 @@ import { startAgentServer } from '../../src/agent/agent-server';
 import { startFaultAgent } from '../helpers/fault-agent';
 import { startTestAgent } from '../helpers/agent';
 import { runNodeFixture } from '../helpers/child';
+import '../helpers/short-periods';
 
 const appFaults: unknown[] = [];
 const onFault = (error: unknown): void => {

@@ -9,6 +9,7 @@ import { Profiler } from '../../src/profiler';
 import type { BlackfireExporter } from '../../src/export/blackfire/blackfire-exporter';
 import type { UploadQueue } from '../../src/export/upload-queue';
 import { FAULT_MODES, startFaultAgent } from '../helpers/fault-agent';
+import '../helpers/short-periods';
 
 const PERIOD_MILLIS = 200;
 const UPLOAD_TIMEOUT_MILLIS = 300;

@@ -14,7 +14,7 @@ export const AGENT_TOO_OLD = 'Blackfire Agent >= 2.13.0 is required';
 /** One period, ready to send: event.json and the compressed pprof files it lists. */
 export interface EncodedUpload {
   event: UploadEvent;
-  files: Array<{ name: string; data: Buffer }>;
+  files: Array<{ name: string; data: Uint8Array }>;
 }
 
 export type { ExportResult };
@@ -60,7 +60,7 @@ export class BlackfireExporter implements ProfileExporter {
       return this.fail(0, 'encode', `could not encode the period's profiles: ${(error as Error)?.message ?? String(error)}`);
     }
     this.lastEncodeMillis = performance.now() - t0;
-    return this.send(upload, deadlineMillis);
+    return this.send(upload, deadlineMillis, period.stopping);
   }
 
   async forceFlush(): Promise<void> {}
@@ -68,7 +68,7 @@ export class BlackfireExporter implements ProfileExporter {
   async shutdown(): Promise<void> {}
 
   /** One upload, already encoded. `deadlineMillis` (epoch ms) can only shorten its own bound of `uploadTimeoutMillis`. */
-  async send(upload: EncodedUpload, deadlineMillis = Infinity): Promise<ExportResult> {
+  async send(upload: EncodedUpload, deadlineMillis = Infinity, stopping?: AbortSignal): Promise<ExportResult> {
     const deadline = Math.min(Date.now() + this.options.uploadTimeoutMillis, deadlineMillis);
     const boundary = newBoundary();
     const body = encodeMultipart(
@@ -80,7 +80,7 @@ export class BlackfireExporter implements ProfileExporter {
     );
     const headers: Record<string, string> = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
     if (this.options.basicAuth) headers.Authorization = this.options.basicAuth;
-    return this.retrying.run(deadline, (remaining, attempt) => this.attempt(body, headers, remaining, attempt), `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms`);
+    return this.retrying.run(deadline, (remaining, attempt) => this.attempt(body, headers, remaining, attempt), `no upload attempt fitted in ${this.options.uploadTimeoutMillis} ms`, stopping);
   }
 
   private async attempt(body: Buffer, headers: Record<string, string>, timeoutMillis: number, attempt: number): Promise<Attempt> {

@@ -1,3 +1,4 @@
+import type { Environment } from '../../config.js';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { configError } from '../../config-error.js';
@@ -24,7 +25,7 @@ export interface OtlpProfilesExporterOptions {
   timeoutMillis?: number;
   log?: RateLimitedLog;
   /** Read instead of `process.env` (tests). */
-  env?: NodeJS.ProcessEnv;
+  env?: Environment;
 }
 
 /** `k=v,k2=v2`, values percent-decoded, as OTel's OTLP exporters read their `*_HEADERS` variables. */
@@ -44,7 +45,7 @@ export function parseOtlpHeaders(raw: string | undefined, name: string): Record<
   return headers;
 }
 
-function readUrl(options: OtlpProfilesExporterOptions, env: NodeJS.ProcessEnv): URL {
+function readUrl(options: OtlpProfilesExporterOptions, env: Environment): URL {
   const specific = env.OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT?.trim();
   const general = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   const [option, text] =
@@ -64,7 +65,7 @@ function readUrl(options: OtlpProfilesExporterOptions, env: NodeJS.ProcessEnv): 
   return url;
 }
 
-function readTimeout(options: OtlpProfilesExporterOptions, env: NodeJS.ProcessEnv): number {
+function readTimeout(options: OtlpProfilesExporterOptions, env: Environment): number {
   if (options.timeoutMillis !== undefined) {
     const t = options.timeoutMillis;
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 10 || t > 600_000) throw configError('timeoutMillis', t, 'an integer from 10 to 600000 ms');
@@ -117,7 +118,7 @@ export class OtlpProfilesExporter implements ProfileExporter {
       return this.fail(0, 'encode', `could not encode the OTLP profiles request: ${(error as Error)?.message ?? String(error)}`);
     }
     const headers = { ...this.headers, 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'gzip' };
-    return this.retrying.run(deadline, (remaining, attempt) => this.attempt(body, headers, remaining, attempt), `no export attempt fitted in ${this.timeoutMillis} ms`);
+    return this.retrying.run(deadline, (remaining, attempt) => this.attempt(body, headers, remaining, attempt), `no export attempt fitted in ${this.timeoutMillis} ms`, period.stopping);
   }
 
   async forceFlush(): Promise<void> {}

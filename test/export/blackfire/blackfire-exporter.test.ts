@@ -13,6 +13,7 @@ import { boundaryOf, parseMultipart } from '../../../src/agent/multipart-parser'
 import { buildUploadEvent } from '../../../src/export/blackfire/event';
 import { Profiler } from '../../../src/profiler';
 import { startTestAgent } from '../../helpers/agent';
+import '../../helpers/short-periods';
 
 // ---- helpers -------------------------------------------------------------------------------------------
 

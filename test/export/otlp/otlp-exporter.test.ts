@@ -20,6 +20,7 @@ import { OtlpProfilesExporter, parseOtlpHeaders } from '../../../src/export/otlp
 import { startFaultAgent } from '../../helpers/fault-agent';
 import { sampleTypesOf } from '../../helpers/pprof';
 import { bytesOf, int, message, messages, packedInts, str, strings, type WireMessage } from '../../helpers/protobuf-wire';
+import '../../helpers/short-periods';
 
 interface Received { path: string | undefined; headers: http.IncomingHttpHeaders; body: Buffer; atMillis: number }
 
