@@ -57,6 +57,18 @@ function installOtelEsmHook(env: Environment): void {
     profilerDiag().debug(`no ${OTEL_ESM_HOOK} from ${process.cwd()}: OpenTelemetry's ESM loader hook not installed`);
     return;
   }
+  // Where the runtime runs import-in-the-middle's synchronous hooks (module.registerHooks, in this thread; Node 26
+  // deprecates module.register), its own registration, from the copy OpenTelemetry's instrumentation uses.
+  try {
+    const sync = nodeModule.createRequire(hook)('import-in-the-middle/register-hooks.mjs') as { supportsSyncHooks?: () => boolean; register?: () => void };
+    if (sync.supportsSyncHooks?.() && typeof sync.register === 'function') {
+      sync.register();
+      profilerDiag().debug(`installed OpenTelemetry's ESM hooks (import-in-the-middle, synchronous) for ${hook}`);
+      return;
+    }
+  } catch {
+    // an older import-in-the-middle, or no require() of ES modules here: the loader thread below
+  }
   register(pathToFileURL(hook));
   profilerDiag().debug(`installed OpenTelemetry's ESM loader hook ${hook}`);
 }
