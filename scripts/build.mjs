@@ -16,4 +16,5 @@ for (const out of ['dist/esm', 'dist/cjs', 'build/src']) {
   mkdirSync(`${out}/collect`, { recursive: true });
   copyFileSync('src/collect/addon.cjs', `${out}/collect/addon.cjs`);
   copyFileSync('src/collect/addon.d.cts', `${out}/collect/addon.d.cts`);
+  copyFileSync('src/collect/worker-entry.cjs', `${out}/collect/worker-entry.cjs`);
 }

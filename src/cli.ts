@@ -24,8 +24,8 @@ const COMMANDS = {
       After --, every argument is an id or a file (a negative decimal id, as go tool pprof -tags shows it).
 `,
   top: `  blackfire-otel-profiler top <folder | file.pprof>... [--type cpu|wall|inuse_space|alloc_space|...] [--top N]
-                              [--span ID] [--trace ID] [--endpoint "GET /route"] [--since T] [--until T]
-                              [--by function|span|trace|endpoint] [--json]
+                              [--span ID] [--trace ID] [--endpoint "GET /route"] [--thread ID|NAME]
+                              [--since T] [--until T] [--by function|span|trace|endpoint|thread] [--json]
       The top functions (self and total) of one dimension (default cpu), over every period given, merged,
       keeping only the samples of a span (with all under it, for a local root), a trace or an endpoint, and
       only the periods that overlap [--since, --until) (ISO 8601 times or epoch milliseconds). --by span
@@ -161,6 +161,7 @@ const FILTER_OPTIONS = {
   span: { type: 'string' },
   trace: { type: 'string' },
   endpoint: { type: 'string' },
+  thread: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
 } as const;
@@ -168,7 +169,7 @@ const FILTER_OPTIONS = {
 type FilterValues = { [K in keyof typeof FILTER_OPTIONS]?: string | undefined };
 
 function filterOf(values: FilterValues): SampleFilter {
-  return { span: values.span, trace: values.trace, endpoint: values.endpoint, sinceMillis: parseTime('--since', values.since), untilMillis: parseTime('--until', values.until) };
+  return { span: values.span, trace: values.trace, endpoint: values.endpoint, thread: values.thread, sinceMillis: parseTime('--since', values.since), untilMillis: parseTime('--until', values.until) };
 }
 
 function commandError(command: string, message: string): number {
@@ -208,7 +209,7 @@ function top(args: string[]): Promise<number> {
     const limit = values.top === undefined ? 20 : Number(values.top);
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
     const by = values.by ?? 'function';
-    if (by !== 'function' && !Object.hasOwn(GROUP_LABELS, by)) throw new Error(`--by must be function, span, trace or endpoint, got ${JSON.stringify(values.by)}`);
+    if (by !== 'function' && !Object.hasOwn(GROUP_LABELS, by)) throw new Error(`--by must be function, span, trace, endpoint or thread, got ${JSON.stringify(values.by)}`);
     const type = values.type ?? 'cpu';
     const profiles = loadProfiles(positionals);
     const result = by === 'function' ? topFunctions(profiles, type, filterOf(values), limit) : topLabels(profiles, type, by as GroupBy, filterOf(values), limit);

@@ -59,6 +59,18 @@ export interface ProfilerOptions {
    * (`blackfire`, `otlp`, `file`, comma-separated), else the Blackfire Agent.
    */
   exporters?: ReadonlyArray<ProfileExporter | 'blackfire' | 'otlp' | 'file'>;
+  /**
+   * Name functions by their original source (TypeScript, a bundle's inputs) where the JavaScript that ran has a
+   * source map (inline, a `.map` file, or what `--enable-source-maps` loaded). Maps are read lazily, for the
+   * files that show up in samples, outside the rotation. Default true.
+   */
+  sourceMaps?: boolean;
+  /**
+   * Profile the worker threads too (from the main thread's Profiler): each new Worker samples itself and sends
+   * its profile to this one, and every upload covers the whole process, each sample labelled `thread id` and
+   * `thread name`. Default true.
+   */
+  workerThreads?: boolean;
 }
 
 /** The validated configuration, every value resolved. */
@@ -76,6 +88,8 @@ export interface ProfilerConfig {
   samplingIntervalMicros: number;
   heapIntervalBytes: number;
   heapStackDepth: number;
+  sourceMaps: boolean;
+  workerThreads: boolean;
   /** `unavailable`: wanted, but the runtime is older than Node.js 26. */
   allocationProfiling: 'on' | 'off' | 'unavailable';
   maxPendingUploads: number;
@@ -117,6 +131,7 @@ function periodRange(): { min: number; max: number } {
 export const OPTION_NAMES = [
   'applicationName', 'periodMillis', 'uploadTimeoutMillis', 'labels', 'agentSocket', 'samplingFrequencyHz', 'heapIntervalBytes',
   'heapStackDepth', 'allocationProfiling', 'maxPendingUploads', 'hostname', 'resource', 'resourceLabels', 'exporters',
+  'sourceMaps', 'workerThreads',
 ] as const satisfies ReadonlyArray<keyof ProfilerOptions>;
 
 /** Edit distance over lower-case letters and digits only (`application_name` is `applicationName`). */
@@ -297,6 +312,8 @@ export function resolveConfig(options: ProfilerOptions = {}, env: Environment = 
     heapIntervalBytes: numberInRange('heapIntervalBytes', options.heapIntervalBytes, 512 * 1024, LIMITS.heapIntervalBytes, true),
     heapStackDepth: numberInRange('heapStackDepth', options.heapStackDepth, 64, LIMITS.heapStackDepth, true),
     allocationProfiling: !allocationsWanted ? 'off' : nodeMajor >= 26 ? 'on' : 'unavailable',
+    sourceMaps: readBoolean('sourceMaps', options.sourceMaps, true),
+    workerThreads: readBoolean('workerThreads', options.workerThreads, true),
     maxPendingUploads: numberInRange('maxPendingUploads', options.maxPendingUploads, 4, LIMITS.maxPendingUploads, true),
     hostname,
     projectId: env.PLATFORM_PROJECT?.trim() || undefined,

@@ -8,8 +8,9 @@ import { addonUnavailable } from './collect/pprof-bindings.js';
 
 /** The addon's failed load is logged once per process, not at every start(). */
 let addonErrorLogged = false;
-import { isAsyncContextFrameActive } from './collect/pprof-bindings.js';
-import { contextStoreUnavailable } from './collect/context-store.js';
+/** Periods collected in this process (thread), over every Profiler: `profile_seq` 0 is the process's first. */
+let nextSequence = 0;
+import { chooseHandOff } from './collect/choose-hand-off.js';
 import type { HandOffMode } from './collect/hand-off.js';
 import { configError } from './config-error.js';
 import { FileExporter } from './export/file/file-exporter.js';
@@ -18,6 +19,13 @@ import { BlackfireExporter } from './export/blackfire/blackfire-exporter.js';
 import type { ExportResult, ProfileExporter } from './export/exporter.js';
 import type { CollectedPeriod, ProfilePeriod } from './profile/period.js';
 import { UploadQueue } from './export/upload-queue.js';
+import { SourceMaps, type SourceMapStats } from './profile/source-maps.js';
+import { isMainThread } from 'node:worker_threads';
+import { ThreadCollector } from './collect/thread-collector.js';
+import { mergeThreads } from './profile/merge-threads.js';
+
+/** How long a period waits for the worker threads' profiles (a busy worker's then joins the next period). */
+const THREAD_WAIT_MILLIS = 250;
 import { OtelBridge } from './otel/otel-bridge.js';
 import { ProfilerSpanProcessor } from './otel/span-processor.js';
 
@@ -40,18 +48,8 @@ export interface ProfilerStats {
   /** Allocation mode (Node >= 26): how often V8's heap sampler was restarted to bound its memory (each restart
    * makes the next period's live heap count only objects allocated since). */
   heapSamplerRestarts: number;
-}
-
-/**
- * The fastest span hand-off this runtime allows: the context store on AsyncContextFrame (Node >= 24, or 22 with
- * `--experimental-async-context-frame`) when the addon's internals are what we rely on, else the public API.
- */
-function chooseHandOff(): HandOffMode {
-  if (!isAsyncContextFrameActive()) return 'async-hooks';
-  const unavailable = contextStoreUnavailable();
-  if (unavailable === undefined) return 'context-store';
-  profilerDiag().info(`span hand-off through the public @datadog/pprof API (slower per span switch): ${unavailable}`);
-  return 'run-with-context';
+  /** Source maps (`sourceMaps`, on by default): files seen and mapped, and the last period's cost. */
+  sourceMaps: SourceMapStats | undefined;
 }
 
 const RUNNING = Symbol.for('blackfire-otel-profiler.running');
@@ -83,7 +81,7 @@ export class Profiler {
   private timer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private lastHeapProfileMillis = 0;
-  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis' | 'heapSamplerRestarts' | 'uploadsSucceeded' | 'uploadsFailed' | 'periodsDropped' | 'lastEncodeMillis'> = {
+  private readonly statsValue: Omit<ProfilerStats, 'spanHandOff' | 'liveContextHolders' | 'lastRotationBreakdownMillis' | 'heapSamplerRestarts' | 'sourceMaps' | 'uploadsSucceeded' | 'uploadsFailed' | 'periodsDropped' | 'lastEncodeMillis'> = {
     periodsCollected: 0,
     lastRotationMillis: 0,
   };
@@ -93,6 +91,9 @@ export class Profiler {
   /** Aborted when stop() begins: uploads then give up on an agent that is not there (ENOENT, ECONNREFUSED) at once. */
   private stopSignal = new AbortController();
   private applicationNameWarned = false;
+  private readonly sourceMaps: SourceMaps | undefined;
+  /** Worker threads (`workerThreads`, from the main thread only). */
+  private readonly threads: ThreadCollector | undefined;
 
   /** Validates the options and reads the environment; starts nothing. Throws on a bad option, naming it. */
   constructor(options: ProfilerOptions = {}) {
@@ -125,6 +126,8 @@ export class Profiler {
       heapStackDepth: this.config.heapStackDepth,
       allocations: this.config.allocationProfiling === 'on',
     });
+    this.sourceMaps = this.config.sourceMaps ? new SourceMaps() : undefined;
+    this.threads = this.config.workerThreads && isMainThread ? new ThreadCollector() : undefined;
     this.otel = new OtelBridge({
       resource: options.resource,
       resourceLabels: options.resourceLabels,
@@ -160,6 +163,7 @@ export class Profiler {
       spanHandOff: this.handOff,
       liveContextHolders: this.timeSampler.liveHolders(),
       heapSamplerRestarts: this.heapSampler.restarts,
+      sourceMaps: this.sourceMaps ? { ...this.sourceMaps.stats } : undefined,
     };
   }
 
@@ -217,6 +221,7 @@ export class Profiler {
     this.stopSignal = new AbortController();
     this.otel.enable(this.timeSampler.holders);
     this.periodStartMillis = Date.now();
+    this.guarded('threads', () => this.threads?.start({ samplingIntervalMicros: this.config.samplingIntervalMicros, periodMillis: this.config.periodMillis }));
     this.scheduleRotation();
     process.on('beforeExit', this.onBeforeExit);
     if (this.config.allocationProfiling === 'unavailable') {
@@ -263,6 +268,8 @@ export class Profiler {
     const global = globalThis as GlobalWithRunning;
     if (global[RUNNING] === this) delete global[RUNNING];
     await this.settle(deadline);
+    // After the last period took the workers' last profiles.
+    if (!this.running) this.guarded('threads', () => this.threads?.stop());
   }
 
   private guarded(kind: string, step: () => void): void {
@@ -323,6 +330,7 @@ export class Profiler {
   private collect(final: boolean): CollectedPeriod {
     const t0 = performance.now();
     const wall = this.timeSampler.rotate(!final, this.otel.generateLabels);
+    this.threads?.request();
     const t1 = performance.now();
     const space = this.heapSampler.profile();
     const endMillis = Date.now();
@@ -343,6 +351,8 @@ export class Profiler {
       wall,
       space,
       endpointCounts: this.otel.takeEndpointCounts(),
+      sequence: nextSequence++,
+      final,
     };
     this.periodStartMillis = endMillis;
     return period;
@@ -373,6 +383,20 @@ export class Profiler {
   private async describe(period: CollectedPeriod): Promise<ProfilePeriod> {
     // At most half the upload's time budget: the upload itself must still fit in it.
     await this.otel.resource.settle(Math.min(this.config.uploadTimeoutMillis / 2, 5_000));
+    try {
+      mergeThreads(period.wall, this.threads ? await this.threads.take(THREAD_WAIT_MILLIS) : []);
+    } catch (error) {
+      this.log.warn('threads', `worker threads' profiles not merged: ${(error as Error)?.message ?? String(error)}`);
+    }
+    if (this.sourceMaps) {
+      try {
+        await this.sourceMaps.load([period.wall, period.space]);
+        this.sourceMaps.apply(period.wall);
+        this.sourceMaps.apply(period.space);
+      } catch (error) {
+        this.log.warn('source-maps', `source maps not applied: ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
     const applicationName = this.applicationName;
     if (applicationName === DEFAULT_APPLICATION_NAME && this.config.applicationNameSource === 'default' && !this.applicationNameWarned) {
       this.applicationNameWarned = true;
@@ -406,6 +430,7 @@ export class Profiler {
       allocation_profiling:
         c.allocationProfiling === 'unavailable' ? `unavailable: needs Node.js >= 26 (runtime ${process.version})` : c.allocationProfiling,
       span_context_handoff: this.handOff,
+      source_maps: c.sourceMaps,
     };
   }
 

@@ -8,7 +8,8 @@
  * - a bad setting logs one error and the application runs unprofiled;
  * - `BLACKFIRE_CONPROF_ENABLED=false` (or `enabled: false` in the config file) makes it a no-op;
  * - SIGTERM and SIGINT make the final upload (within a short bound), then the process ends as it would have;
- * - an ESM application gets OpenTelemetry's loader hook, so that its instrumentations see ESM imports.
+ * - an ESM application gets OpenTelemetry's loader hook, so that its instrumentations see ESM imports;
+ * - in a worker thread, it starts the worker's sampler for the main thread's profiler instead.
  */
 import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
@@ -18,6 +19,8 @@ import { markStartedBy, Profiler } from './profiler.js';
 import { readEnabled, type Environment } from './config.js';
 import { readOptionsFromConfigFile, type ConfigFileOptions } from './otel/config-file.js';
 import { profilerDiag } from './diag.js';
+import { isMainThread } from 'node:worker_threads';
+import { startWorkerSampler } from './collect/worker-sampler.js';
 
 const ENTRY = 'blackfire-otel-profiler/register';
 /** The longest a SIGTERM or SIGINT waits for the final upload before the process ends as it would have. */
@@ -105,6 +108,11 @@ function flushOnSignals(profiler: Profiler): void {
 function startFromEnvironment(env: Environment): Profiler | undefined {
   try {
     if (!readEnabled(env.BLACKFIRE_CONPROF_ENABLED)) return undefined;
+    // In a worker thread (it inherits --import/-r): the worker samples itself for the main thread's profiler.
+    if (!isMainThread) {
+      startWorkerSampler(env);
+      return undefined;
+    }
     const options = env.OTEL_CONFIG_FILE ? readOptionsFromConfigFile(env.OTEL_CONFIG_FILE, env) : {};
     if (options.enabled === false) return undefined;
     installOtelEsmHook(env);

@@ -21,7 +21,10 @@ const mebibytes = (bytes: number | undefined): string => `${((bytes ?? 0) / 1048
 export function summarizeUpload(upload: ReceivedUpload): string {
   const start = Date.parse(upload.event.start);
   const periodSeconds = ((Date.parse(upload.event.end) - start) / 1000).toFixed(1);
-  const parts = [`application=${tag(upload, 'application_name')}`, `period=${upload.event.start} +${periodSeconds}s`];
+  const process = tag(upload, 'process_id');
+  const seq = tag(upload, 'profile_seq');
+  const where = process ? `; pid=${process} #${seq ?? '?'}${tag(upload, 'profile_final') === 'true' ? ' (last)' : ''}` : '';
+  const parts = [`application=${tag(upload, 'application_name')}${where}`, `period=${upload.event.start} +${periodSeconds}s`];
   const wall = upload.profiles['wall.pprof'];
   if (wall) {
     parts.push(

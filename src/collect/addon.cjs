@@ -28,3 +28,9 @@ exports.loadAddon = function loadAddon() {
 exports.resolvePackage = function resolvePackage(id) {
   return require.resolve(id);
 };
+
+// The file a worker thread is started with (`--require`) to sample itself for the main thread's profiler: it
+// sits beside this one in both builds.
+exports.workerEntryPath = function workerEntryPath() {
+  return require('node:path').join(__dirname, 'worker-entry.cjs');
+};

@@ -17,3 +17,6 @@ export function loadAddon(): Addon | { error: unknown };
 
 /** `require.resolve(id)` from this package. */
 export function resolvePackage(id: string): string;
+
+/** The `--require` entry of worker threads (worker-entry.cjs, beside this file in every build). */
+export function workerEntryPath(): string;

@@ -127,6 +127,8 @@ export interface SampleFilter {
   trace?: string | undefined;
   /** A `trace endpoint` label value (`GET /orders/:id`). */
   endpoint?: string | undefined;
+  /** A thread: its `thread id` (0 is the main thread) or its `thread name`. */
+  thread?: string | undefined;
   /** Only the periods that overlap [since, until), epoch milliseconds. */
   sinceMillis?: number | undefined;
   untilMillis?: number | undefined;
@@ -144,13 +146,15 @@ function sampleMatcher(profile: Profile, filter: SampleFilter): (sample: Sample)
     let spanOk = span === undefined;
     let traceOk = trace === undefined;
     let endpointOk = filter.endpoint === undefined;
+    let threadOk = filter.thread === undefined;
     for (const label of sample.label) {
       const key = strings[Number(label.key)];
       if (span && (key === 'span id' || key === 'local root span id') && BigInt.asUintN(64, BigInt(label.num)) === span.spanIdNum) spanOk = true;
       else if (trace && key === 'trace id' && strings[Number(label.str)] === trace) traceOk = true;
       else if (filter.endpoint !== undefined && key === 'trace endpoint' && strings[Number(label.str)] === filter.endpoint) endpointOk = true;
+      else if (filter.thread !== undefined && (key === 'thread id' || key === 'thread name') && strings[Number(label.str)] === filter.thread) threadOk = true;
     }
-    return spanOk && traceOk && endpointOk;
+    return spanOk && traceOk && endpointOk && threadOk;
   };
 }
 
@@ -331,7 +335,7 @@ export function toMergedPprof(profiles: readonly LoadedProfile[], type: string, 
 }
 
 /** What `top --by` groups samples by: their function (the default), or one of the span labels. */
-export const GROUP_LABELS = { span: 'local root span id', trace: 'trace id', endpoint: 'trace endpoint' } as const;
+export const GROUP_LABELS = { span: 'local root span id', trace: 'trace id', endpoint: 'trace endpoint', thread: 'thread name' } as const;
 export type GroupBy = keyof typeof GROUP_LABELS;
 
 /**

@@ -28,6 +28,7 @@ export const VIEW_PAGE = `<!doctype html>
   <label>span id / local root span id <input id="span" placeholder="hex or decimal"></label>
   <label>trace id <input id="trace" placeholder="32 hex digits"></label>
   <label>endpoint <input id="endpoint" placeholder="GET /orders/:id"></label>
+  <label>thread <input id="thread" placeholder="0, Main, pool-1"></label>
   <label>period <select id="period"><option value="">all, merged</option></select></label>
   <label>since <input id="since" placeholder="2026-12-01T13:06:51Z"></label>
   <label>until <input id="until" placeholder="ISO time or epoch ms"></label>
@@ -39,7 +40,7 @@ export const VIEW_PAGE = `<!doctype html>
 </main>
 <script>
 const $ = (id) => document.getElementById(id);
-const filters = ['type', 'span', 'trace', 'endpoint', 'since', 'until'];
+const filters = ['type', 'span', 'trace', 'endpoint', 'thread', 'since', 'until'];
 const fields = [...filters, 'search'];
 const params = new URLSearchParams(location.search);
 for (const f of fields) if (params.get(f)) $(f).value = params.get(f);

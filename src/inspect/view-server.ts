@@ -44,7 +44,7 @@ function speedscopeDir(): string {
 
 function filterFrom(params: URLSearchParams): SampleFilter {
   const get = (name: string): string | undefined => params.get(name)?.trim() || undefined;
-  return { span: get('span'), trace: get('trace'), endpoint: get('endpoint'), sinceMillis: parseTime('since', get('since')), untilMillis: parseTime('until', get('until')) };
+  return { span: get('span'), trace: get('trace'), endpoint: get('endpoint'), thread: get('thread'), sinceMillis: parseTime('since', get('since')), untilMillis: parseTime('until', get('until')) };
 }
 
 /** The folders' profiles now; none yet is an answer, not an error, when live. */

@@ -18,6 +18,8 @@ const KEYS: Record<string, keyof ConfigFileOptions> = {
   heap_interval_bytes: 'heapIntervalBytes',
   allocation_profiling: 'allocationProfiling',
   resource_labels: 'resourceLabels',
+  source_maps: 'sourceMaps',
+  worker_threads: 'workerThreads',
   // The file format has no profiles section yet (1.x: tracer, meter and logger providers only): where periods go
   // lives here, as names; the OTLP exporter then reads the standard OTEL_EXPORTER_OTLP_* variables.
   exporters: 'exporters',

@@ -11,6 +11,10 @@ export interface CollectedPeriod {
   space: Profile;
   /** Finished local-root server spans per endpoint during the period. */
   endpointCounts: Record<string, number>;
+  /** This process's period number, from 0 (its first upload). */
+  sequence?: number | undefined;
+  /** The last period of this profiler run (from stop()). */
+  final?: boolean | undefined;
 }
 
 /** A period ready for any exporter: the profiles and what describes them, in no exporter's format. */

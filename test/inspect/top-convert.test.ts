@@ -191,6 +191,6 @@ test('top --by span|endpoint|trace: the requests with the most, whose ids --span
   const cli = runCli('top', dir, '--by', 'span', '--json', '--top', '1');
   assert.equal(cli.status, 0, cli.stderr);
   assert.deepEqual((JSON.parse(cli.stdout) as { rows: unknown[] }).rows, JSON.parse(JSON.stringify(bySpan.rows.slice(0, 1))));
-  const bad = runCli('top', dir, '--by', 'thread');
-  assert.deepEqual([bad.status, bad.stderr.trim()], [2, 'top: --by must be function, span, trace or endpoint, got "thread"']);
+  const bad = runCli('top', dir, '--by', 'process');
+  assert.deepEqual([bad.status, bad.stderr.trim()], [2, 'top: --by must be function, span, trace, endpoint or thread, got "process"']);
 });

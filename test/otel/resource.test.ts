@@ -42,7 +42,8 @@ function tagsOf(upload: ReceivedUpload): Map<string, string> {
 }
 
 /** The labels that came from resource attributes (everything but the labels every upload has). */
-const BASE_TAGS = new Set(['application_name', 'language', 'runtime', 'runtime_os', 'runtime_arch', 'runtime_version', 'host', 'probe_version', 'service']);
+// What every upload carries besides the resource's labels: the defaults and the process's place (process_id, profile_seq, profile_final).
+const BASE_TAGS = new Set(['application_name', 'language', 'runtime', 'runtime_os', 'runtime_arch', 'runtime_version', 'host', 'probe_version', 'service', 'process_id', 'profile_seq', 'profile_final']);
 function resourceTagsOf(upload: ReceivedUpload): Record<string, string> {
   return Object.fromEntries([...tagsOf(upload)].filter(([key]) => !BASE_TAGS.has(key)));
 }

@@ -19,6 +19,12 @@ export async function buildUpload(period: ProfilePeriod): Promise<EncodedUpload>
         arch: process.arch,
         projectId: period.projectId,
       }),
+      // Which process, and where in its life: 0 is its first upload; the one from stop() says it is the last.
+      {
+        process_id: String(process.pid),
+        ...(period.sequence !== undefined ? { profile_seq: String(period.sequence) } : {}),
+        ...(period.final ? { profile_final: 'true' } : {}),
+      },
       period.labels,
     ),
     processStartMillis: period.processStartMillis,

@@ -165,7 +165,8 @@ export function buildProfilesRequest(period: ProfilePeriod, scope: RequestScope)
   const profiles: OtlpProfile[] = [];
   addProfiles(period.wall, dictionary, period, profiles);
   addProfiles(period.space, dictionary, period, profiles);
-  const resourceAttributes: Attributes = { ...period.resource, 'service.name': period.resource['service.name'] ?? period.applicationName };
+  // process.pid (semantic conventions) tells the processes of one service apart, as the Blackfire exporter's process_id.
+  const resourceAttributes: Attributes = { 'process.pid': process.pid, ...period.resource, 'service.name': period.resource['service.name'] ?? period.applicationName };
   return {
     resourceProfiles: [
       {
