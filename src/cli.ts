@@ -3,10 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Profile } from 'pprof-format';
 import { startAgentServer, summarizeUpload } from './agent/agent-server.js';
 import { formatSpanTop, parseSpanQuery, spanTop, type SpanQuery } from './inspect/span-top.js';
-import { GROUP_LABELS, loadProfiles, parseTime, toCollapsed, toMergedPprof, topFunctions, topLabels, toSpeedscope, type GroupBy, type SampleFilter } from './inspect/profile-query.js';
+import { decodePprof, GROUP_LABELS, loadProfiles, parseTime, toCollapsed, toMergedPprof, topFunctions, topLabels, toSpeedscope, type GroupBy, type SampleFilter } from './inspect/profile-query.js';
 import { openBrowser } from './inspect/open-browser.js';
 import { startViewServer, type ViewServer } from './inspect/view-server.js';
 import { PROBE_VERSION } from './version.js';
@@ -121,10 +120,6 @@ function wallProfilesIn(target: string): string[] {
     .map((name) => path.join(target, name));
 }
 
-function readProfile(file: string): Profile {
-  const data = fs.readFileSync(file);
-  return Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data);
-}
 
 function span(args: string[]): Promise<number> {
   return guarded('span', () => {
@@ -143,7 +138,7 @@ function span(args: string[]): Promise<number> {
       }
       return wallProfilesIn(target);
     });
-    const top = spanTop(files.map(readProfile), query);
+    const top = spanTop(files.map((file) => decodePprof(fs.readFileSync(file))), query);
     out(`${id} in ${files.length} profile(s): ${formatSpanTop(top, limit)}`);
     if (top.samples === 0) {
       process.stderr.write(

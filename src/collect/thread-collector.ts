@@ -39,7 +39,7 @@ export class ThreadCollector {
   private channel: InstanceType<WorkerThreadsModule['BroadcastChannel']> | undefined;
   private readonly pending: ThreadPeriod[] = [];
   /** Workers that said hello and have not sent their last profile. */
-  private readonly live = new Map<number, string>();
+  private readonly live = new Set<number>();
   private answered = new Set<number>();
   private wake: (() => void) | undefined;
   private original: WorkerClass | undefined;
@@ -76,7 +76,7 @@ export class ThreadCollector {
   /** What the workers sent since the last call: waits until every live worker answered, or `waitMillis`. */
   async take(waitMillis: number): Promise<ThreadProfile[]> {
     const deadline = Date.now() + waitMillis;
-    while ([...this.live.keys()].some((id) => !this.answered.has(id)) && Date.now() < deadline) {
+    while ([...this.live].some((id) => !this.answered.has(id)) && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         // Ref'd, and bounded: a stop() at beforeExit must not lose the workers' last profiles to an empty loop.
@@ -98,7 +98,7 @@ export class ThreadCollector {
   }
 
   private receive(message: ThreadMessage): void {
-    if (message?.type === 'hello') this.live.set(message.threadId, message.threadName);
+    if (message?.type === 'hello') this.live.add(message.threadId);
     if (message?.type !== 'period') return;
     if (this.pending.length >= MAX_PENDING) this.dropped++;
     else this.pending.push(message);

@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { Function as PprofFunction, Label, Line, Location, Profile, Sample as PprofSample, StringTable, ValueType } from 'pprof-format';
+import { Profile, StringTable, ValueType } from 'pprof-format';
+import { PprofAppender } from '../profile/pprof-append.js';
 import { sampleTypesOf } from '../agent/upload-check.js';
 import { parseSpanQuery } from './span-top.js';
 
@@ -41,8 +42,16 @@ function eventBounds(folder: string, cache: Map<string, { startMillis: number; e
   return cache.get(folder);
 }
 
-/** Every `*.pprof` under the folders given (recursively) and the files given, decoded; a clear error otherwise. */
-export function loadProfiles(targets: readonly string[]): LoadedProfile[] {
+/** A pprof file's bytes, gzipped (as uploaded) or not, decoded. */
+export function decodePprof(data: Buffer): Profile {
+  return Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data);
+}
+
+/**
+ * Every `*.pprof` under the folders given (recursively) and the files given, decoded; a clear error otherwise.
+ * `allowEmpty` (a live folder that has no upload yet): a folder without pprof files gives none, not an error.
+ */
+export function loadProfiles(targets: readonly string[], options: { allowEmpty?: boolean } = {}): LoadedProfile[] {
   const files: string[] = [];
   for (const target of targets) {
     let stat: fs.Stats;
@@ -54,7 +63,7 @@ export function loadProfiles(targets: readonly string[]): LoadedProfile[] {
     if (!stat.isDirectory()) files.push(target);
     else {
       const found = fs.readdirSync(target, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.pprof')).sort();
-      if (found.length === 0) throw new Error(`no .pprof files in ${target}`);
+      if (found.length === 0 && !options.allowEmpty) throw new Error(`no .pprof files in ${target}`);
       files.push(...found.map((name) => path.join(target, name)));
     }
   }
@@ -62,8 +71,7 @@ export function loadProfiles(targets: readonly string[]): LoadedProfile[] {
   return files.map((file) => {
     let profile: Profile;
     try {
-      const data = fs.readFileSync(file);
-      profile = Profile.decode(data[0] === 0x1f && data[1] === 0x8b ? zlib.gunzipSync(data) : data);
+      profile = decodePprof(fs.readFileSync(file));
     } catch (error) {
       throw new Error(`not a readable pprof file (gzipped or not): ${file} (${(error as Error).message})`);
     }
@@ -279,59 +287,26 @@ export function toMergedPprof(profiles: readonly LoadedProfile[], type: string, 
   const firstStrings = first.stringTable.strings;
   const typeOf = (vt: ValueType): ValueType => new ValueType({ type: strings.dedup(firstStrings[Number(vt.type)]!), unit: strings.dedup(firstStrings[Number(vt.unit)]!) });
   const sampleType = allTypes ? first.sampleType.map(typeOf) : [typeOf(first.sampleType[typeIndex(first, type)]!)];
-  const functions = new Map<string, PprofFunction>();
-  const locations = new Map<string, Location>();
-  const samples: PprofSample[] = [];
+  const merged = new Profile({ sampleType, stringTable: strings });
+  const appender = new PprofAppender(merged);
   for (const { profile } of selected) {
-    const s = profile.stringTable.strings;
     const t = typeIndex(profile, type);
     const matches = sampleMatcher(profile, filter);
-    const fnIds = new Map<number, number>();
-    for (const fn of profile.function) {
-      const key = [s[Number(fn.name)], s[Number(fn.systemName)], s[Number(fn.filename)], Number(fn.startLine)].join('\u0000');
-      let merged = functions.get(key);
-      if (!merged) {
-        merged = new PprofFunction({ id: functions.size + 1, name: strings.dedup(s[Number(fn.name)] ?? ''), systemName: strings.dedup(s[Number(fn.systemName)] ?? ''), filename: strings.dedup(s[Number(fn.filename)] ?? ''), startLine: fn.startLine });
-        functions.set(key, merged);
-      }
-      fnIds.set(Number(fn.id), Number(merged.id));
-    }
-    const locIds = new Map<number, number>();
-    for (const loc of profile.location) {
-      const lines = loc.line.map((l) => ({ functionId: fnIds.get(Number(l.functionId)) ?? 0, line: Number(l.line), column: Number(l.column) }));
-      const key = lines.map((l) => `${l.functionId}:${l.line}:${l.column}`).join(',');
-      let merged = locations.get(key);
-      if (!merged) {
-        merged = new Location({ id: locations.size + 1, line: lines.map((l) => new Line(l)) });
-        locations.set(key, merged);
-      }
-      locIds.set(Number(loc.id), Number(merged.id));
-    }
-    for (const sample of profile.sample) {
-      if (Number(sample.value[t] ?? 0) === 0 || !matches(sample)) continue;
-      samples.push(new PprofSample({
-        locationId: sample.locationId.map((id) => locIds.get(Number(id)) ?? 0),
-        value: allTypes ? [...sample.value] : [sample.value[t]!],
-        label: sample.label.map((l) => new Label({ key: strings.dedup(s[Number(l.key)] ?? ''), str: Number(l.str) === 0 ? 0 : strings.dedup(s[Number(l.str)] ?? ''), num: l.num, numUnit: Number(l.numUnit) === 0 ? 0 : strings.dedup(s[Number(l.numUnit)] ?? '') })),
-      }));
-    }
+    appender.append(profile, {
+      keep: (sample) => Number(sample.value[t] ?? 0) !== 0 && matches(sample),
+      values: allTypes ? undefined : (sample) => [sample.value[t]!],
+    });
   }
   const startMillis = Math.min(...selected.map((p) => p.startMillis));
   const endMillis = Math.max(...selected.map((p) => p.endMillis));
   const chosen = sampleType.findIndex((vt) => strings.strings[Number(vt.type)] === type.split('/')[0]);
-  return new Profile({
-    sampleType,
-    sample: samples,
-    location: [...locations.values()],
-    function: [...functions.values()],
-    stringTable: strings,
-    timeNanos: BigInt(startMillis) * 1_000_000n,
-    durationNanos: BigInt(endMillis - startMillis) * 1_000_000n,
-    periodType: first.periodType ? typeOf(first.periodType) : undefined,
-    period: first.period,
-    // The dimension asked for is the one pprof viewers open on.
-    defaultSampleType: chosen >= 0 ? sampleType[chosen]!.type : 0,
-  });
+  merged.timeNanos = BigInt(startMillis) * 1_000_000n;
+  merged.durationNanos = BigInt(endMillis - startMillis) * 1_000_000n;
+  if (first.periodType) merged.periodType = typeOf(first.periodType);
+  merged.period = first.period;
+  // The dimension asked for is the one pprof viewers open on.
+  merged.defaultSampleType = chosen >= 0 ? sampleType[chosen]!.type : 0;
+  return merged;
 }
 
 /** What `top --by` groups samples by: their function (the default), or one of the span labels. */

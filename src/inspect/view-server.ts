@@ -49,12 +49,7 @@ function filterFrom(params: URLSearchParams): SampleFilter {
 
 /** The folders' profiles now; none yet is an answer, not an error, when live. */
 function load(options: ViewServerOptions): LoadedProfile[] {
-  try {
-    return loadProfiles(options.targets);
-  } catch (error) {
-    if (options.allowEmpty && /^no \.pprof files in /.test((error as Error).message)) return [];
-    throw error;
-  }
+  return loadProfiles(options.targets, { allowEmpty: options.allowEmpty });
 }
 
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {

@@ -5,9 +5,12 @@ const MAX_ENDPOINTS = 1000;
 export class EndpointCounts {
   private counts = new Map<string, number>();
 
-  count(endpoint: string): void {
+  /** Counts one; true when the endpoint is the period's first of its name (checks about it need run only then). */
+  count(endpoint: string): boolean {
     const key = this.counts.has(endpoint) || this.counts.size < MAX_ENDPOINTS ? endpoint : '(other)';
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    const seen = this.counts.get(key);
+    this.counts.set(key, (seen ?? 0) + 1);
+    return seen === undefined;
   }
 
   /** This period's counts; the next period starts from zero. */

@@ -107,8 +107,8 @@ export class OtelBridge {
   private countEndpoint(span: SpanLike): void {
     const endpoint = endpointOf(span);
     if (endpoint === undefined) return;
-    this.endpoints.count(endpoint);
-    if (!this.routeWarned && isHttpWithoutRoute(span)) {
+    // The route check runs once per endpoint name and period, not per request.
+    if (this.endpoints.count(endpoint) && !this.routeWarned && isHttpWithoutRoute(span)) {
       this.routeWarned = true;
       profilerDiag().warn(
         `local-root server spans end without http.route (endpoint ${JSON.stringify(endpoint)}): the router is not instrumented. ` +
